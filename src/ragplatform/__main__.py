@@ -1,0 +1,5 @@
+"""``python -m ragplatform``."""
+
+from ragplatform.cli import main
+
+main()

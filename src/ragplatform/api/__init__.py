@@ -1,0 +1,1 @@
+"""The HTTP shell: routers, dependencies, problem+json handlers and middleware."""

@@ -1,0 +1,196 @@
+"""The ``ragplatform`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from ragplatform import __version__
+from ragplatform.db.engine import Database, redact_url
+from ragplatform.errors import StartupError
+from ragplatform.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="ragplatform",
+    help="Self-hosted, multi-tenant RAG platform: serve the API, migrate, inspect settings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+migrate_app = typer.Typer(
+    help="Apply or revert metadata database migrations (no sub-command: upgrade to the newest)."
+)
+app.add_typer(config_app, name="config")
+app.add_typer(migrate_app, name="migrate")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    """Load settings; bad values print one line each and exit with status 2."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        for line in exc.lines:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(2) from None
+
+
+def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` against a database built from settings and always dispose it."""
+
+    async def runner() -> T:
+        db = Database(settings.database_url, settings.database)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(runner())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: RAG_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: RAG_PORT]")] = None,
+) -> None:
+    """Serve the HTTP API (checks the database first; run `migrate` before)."""
+    import uvicorn
+
+    from ragplatform.db.preflight import check_database
+    from ragplatform.main import create_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = settings_or_exit(**overrides)
+    try:
+        run_with_database(settings, check_database)
+    except StartupError as exc:
+        fail(str(exc))
+    application = create_app(settings)
+    typer.echo(
+        f"ragplatform {__version__} serving on http://{settings.host}:{settings.port} "
+        f"(env={settings.env}, database={redact_url(settings.database_url)})",
+        err=True,
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+
+
+@migrate_app.callback(invoke_without_command=True)
+def migrate(ctx: typer.Context) -> None:
+    """Upgrade the metadata database to the newest schema when no sub-command is given."""
+    if ctx.invoked_subcommand is None:
+        upgrade("head")
+
+
+@migrate_app.command("upgrade")
+def upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations up to REVISION."""
+    from ragplatform.db import migrate as migrations
+
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> tuple[str | None, str | None]:
+        before = await migrations.current_revision(db)
+        await migrations.upgrade(db, revision)
+        return before, await migrations.current_revision(db)
+
+    before, after = _migration_step(settings, work)
+    where = redact_url(settings.database_url)
+    typer.echo(f"{where}: schema {before or 'empty'} -> {after or 'empty'}")
+
+
+@migrate_app.command("downgrade")
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision ('base' drops everything)")],
+) -> None:
+    """Revert migrations down to REVISION."""
+    from ragplatform.db import migrate as migrations
+
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> tuple[str | None, str | None]:
+        before = await migrations.current_revision(db)
+        await migrations.downgrade(db, revision)
+        return before, await migrations.current_revision(db)
+
+    before, after = _migration_step(settings, work)
+    typer.echo(
+        f"{redact_url(settings.database_url)}: schema {before or 'empty'} -> {after or 'empty'}"
+    )
+
+
+@migrate_app.command("current")
+def current() -> None:
+    """Print the database's schema revision and the newest one this version ships."""
+    from ragplatform.db import migrate as migrations
+
+    settings = settings_or_exit()
+    revision = _migration_step(settings, migrations.current_revision)
+    typer.echo(f"current: {revision or 'empty'}  head: {migrations.head_revision()}")
+
+
+def _migration_step(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    try:
+        return run_with_database(settings, work)
+    except Exception as exc:
+        from alembic.util import CommandError
+
+        where = redact_url(settings.database_url)
+        if isinstance(exc, CommandError):
+            fail(f"{where}: {exc}")
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"cannot migrate the database at {where}: {reason[0] if reason else type(exc)}")
+
+
+def masked_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON-ready data, secrets and passwords masked."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["database"]["url"] = redact_url(settings.database_url)
+    data["log"]["effective_format"] = settings.log_format
+    return data
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (environment, .env, defaults) with secrets masked."""
+    typer.echo(json.dumps(masked_settings(settings_or_exit()), indent=2))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(f"ragplatform {__version__} (Python {platform.python_version()})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="ragplatform")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())  # type: ignore[func-returns-value]

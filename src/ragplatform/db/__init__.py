@@ -1,0 +1,1 @@
+"""Metadata database: engine, sessions, ORM base and Alembic migrations."""

@@ -1,0 +1,94 @@
+"""The app factory: ``create_app(settings)``; the lifespan builds and closes every client."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
+
+from ragplatform import __version__
+from ragplatform.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from ragplatform.api.problems import declare_problem_responses, install_problem_handlers
+from ragplatform.api.routes import health
+from ragplatform.db.engine import Database
+from ragplatform.db.preflight import check_database
+from ragplatform.health import DatabaseCheck, ReadinessCheck
+from ragplatform.observability.logging import configure_logging, get_logger
+from ragplatform.observability.metrics import Metrics
+from ragplatform.settings import Settings
+from ragplatform.tenancy.bootstrap import admin_key_banner, ensure_platform_admin_key
+
+_log = get_logger("ragplatform.app")
+
+
+def _lifespan(settings: Settings, metrics: Metrics) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        db = Database(settings.database_url, settings.database)
+        try:
+            revision = await check_database(db)
+            env_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+            async with db.session() as session:
+                created = await ensure_platform_admin_key(session, env_key=env_key)
+            if created:
+                sys.stdout.write(admin_key_banner(created))
+                sys.stdout.flush()
+                _log.warning("platform_admin_key_created", prefix=created[:12])
+            checks: list[ReadinessCheck] = [DatabaseCheck(db)]
+            _log.info("started", env=settings.env, database=db.backend, revision=revision)
+            yield {"settings": settings, "db": db, "metrics": metrics, "checks": checks}
+        finally:
+            await db.dispose()
+            _log.info("stopped")
+
+    return lifespan
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the ASGI app for ``settings``; nothing connects until the lifespan starts."""
+    configure_logging(settings.log.level, settings.log_format)
+    metrics = Metrics()
+    app = FastAPI(
+        title="ragplatform",
+        version=__version__,
+        summary="Multi-tenant retrieval-augmented generation: hybrid search and cited answers.",
+        lifespan=_lifespan(settings, metrics),
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+
+    app.add_middleware(
+        BodySizeLimitMiddleware, limit_for=lambda _s: settings.limits.max_request_bytes
+    )
+    if settings.cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.allow_origins,
+            allow_credentials=settings.cors.allow_credentials,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=settings.cors.max_age_s,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            app.openapi_schema = declare_problem_responses(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

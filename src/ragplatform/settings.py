@@ -1,0 +1,197 @@
+"""One settings tree for the whole platform (env prefix ``RAG_``, nested with ``__``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "RAG_"
+NESTED_DELIMITER = "__"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0000000000"  # noqa: S105 - the refused default
+MIN_SECRET_KEY_LENGTH = 32
+
+Environment = Literal["dev", "test", "prod"]
+
+
+class DatabaseSettings(BaseModel):
+    """Metadata database (SQLite by default, PostgreSQL in production)."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset = SQLite file under RAG_DATA_DIR. "
+        "postgresql:// and sqlite:// are upgraded to their async drivers.",
+    )
+    pool_size: Annotated[int, Field(ge=1, le=500)] = 10
+    max_overflow: Annotated[int, Field(ge=0, le=500)] = 10
+    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5_000
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            raise ValueError("must be a URL such as postgresql://user@host/db or sqlite:///path")
+        aliases = {
+            "postgres": "postgresql+asyncpg",
+            "postgresql": "postgresql+asyncpg",
+            "postgresql+asyncpg": "postgresql+asyncpg",
+            "sqlite": "sqlite+aiosqlite",
+            "sqlite+aiosqlite": "sqlite+aiosqlite",
+        }
+        if scheme not in aliases:
+            raise ValueError(
+                f"unsupported database scheme {scheme!r}: use postgresql:// or sqlite://"
+            )
+        return f"{aliases[scheme]}://{rest}"
+
+
+class AuthSettings(BaseModel):
+    """Signing and lifetime of credentials."""
+
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    access_token_ttl_s: Annotated[int, Field(ge=60, le=86_400)] = 900
+    refresh_token_ttl_s: Annotated[int, Field(ge=300, le=90 * 86_400)] = 14 * 86_400
+    issuer: str = "ragplatform"
+    audience: str = "ragplatform"
+
+
+class LimitsSettings(BaseModel):
+    """Request size limits."""
+
+    max_request_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 1 << 20
+
+
+class CorsSettings(BaseModel):
+    """Cross-origin resource sharing; no origin is allowed unless listed."""
+
+    allow_origins: list[str] = Field(default_factory=list)
+    allow_credentials: bool = False
+    max_age_s: Annotated[int, Field(ge=0, le=86_400)] = 600
+
+
+class LogSettings(BaseModel):
+    """Structured logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "console", "json"] = Field(
+        default="auto", description="auto = console in dev, JSON otherwise"
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Every option of the platform; see README 'Configuration'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = "prod"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65_535)] = 8000
+    data_dir: Path = Path("./data")
+    admin_api_key: SecretStr | None = None
+    shutdown_timeout_s: Annotated[float, Field(ge=0, le=600)] = 30.0
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _check_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        raw = value.get_secret_value()
+        if not raw.startswith("rag_") or len(raw) < 32:
+            raise ValueError("must start with 'rag_' and be at least 32 characters long")
+        return value
+
+    @model_validator(mode="after")
+    def _check_secret_key(self) -> Settings:
+        secret = self.auth.secret_key.get_secret_value()
+        if self.env != "dev":
+            if secret == DEV_SECRET_KEY:
+                raise ValueError(
+                    "RAG_AUTH__SECRET_KEY: the built-in development key is refused unless "
+                    "RAG_ENV=dev; set a random value of at least 32 characters"
+                )
+            if len(secret) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    f"RAG_AUTH__SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters"
+                )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The effective async SQLAlchemy URL."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ragplatform.db').as_posix()}"
+
+    @property
+    def log_format(self) -> Literal["console", "json"]:
+        """The effective log renderer."""
+        if self.log.format == "auto":
+            return "console" if self.env == "dev" else "json"
+        return self.log.format
+
+
+class SettingsError(Exception):
+    """Settings failed validation; ``lines`` holds one readable line per bad value."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+_SENSITIVE = ("secret", "key", "password", "token", "url")
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable that sets the option at ``loc``."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return ENV_PREFIX + NESTED_DELIMITER.join(p.upper() for p in parts)
+
+
+def describe_validation_error(exc: ValidationError) -> list[str]:
+    """One line per error, naming the environment variable and the offending value."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:
+            lines.append(msg)
+            continue
+        value = err.get("input")
+        sensitive = any(word in str(err["loc"]).lower() for word in _SENSITIVE)
+        shown = (
+            f" (got {value!r})" if isinstance(value, str | int | float) and not sensitive else ""
+        )
+        lines.append(f"{env_name(tuple(err['loc']))}: {msg}{shown}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings, raising :class:`SettingsError` on bad values."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None

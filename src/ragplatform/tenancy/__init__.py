@@ -1,0 +1,1 @@
+"""Tenants, users, API keys, roles, tokens and quotas."""

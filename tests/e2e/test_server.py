@@ -1,0 +1,125 @@
+"""A real ``ragplatform serve`` process: start, serve, refuse bad config, stop gracefully."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import TEST_SECRET
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_ENV="test",
+        RAG_AUTH__SECRET_KEY=TEST_SECRET,
+        RAG_DATA_DIR=str(data_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragplatform", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def wait_until_up(base: str, proc: subprocess.Popen[str], deadline_s: float = 30) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("server did not come up")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    env = server_env(tmp_path / "data")
+    assert cli("migrate", env=env).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, proc)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_serves_and_stops_gracefully(server: tuple[str, subprocess.Popen[str]]) -> None:
+    base, proc = server
+    assert httpx.get(f"{base}/readyz").json()["checks"]["database"]["status"] == "ok"
+    missing = httpx.get(f"{base}/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert {"code", "request_id"} <= missing.json().keys()
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'ragplatform_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics
+
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    # uvicorn drains, runs the lifespan shutdown, then re-raises SIGTERM as its exit status
+    assert proc.returncode in (0, -signal.SIGTERM), stderr
+    assert "Application shutdown complete" in stderr
+    assert stdout.count("rag_") == 1, "the generated admin key is printed exactly once"
+    key = next(w for w in stdout.split() if w.startswith("rag_"))
+    assert key not in stderr, "the admin key never reaches the logs"
+    assert '"event": "stopped"' in stderr
+
+
+def test_bad_port_fails_with_one_line(tmp_path: Path) -> None:
+    result = cli("serve", env=server_env(tmp_path, RAG_PORT="abc"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: RAG_PORT: Input should be a valid integer, unable to parse string as an "
+        "integer (got 'abc')"
+    ]
+
+
+def test_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
+    env = server_env(
+        tmp_path,
+        RAG_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none",
+        RAG_DATABASE__CONNECT_TIMEOUT_S="1",
+    )
+    result = cli("serve", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach the metadata database")

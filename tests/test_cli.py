@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragplatform import __version__
+from ragplatform.cli import app
+from tests.support import TEST_SECRET
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAG_ENV", "test")
+    monkeypatch.setenv("RAG_AUTH__SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"ragplatform {__version__} (Python 3.")
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "config", "version"):
+        assert command in result.stdout
+
+
+def test_config_show_masks_secrets(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_ADMIN_API_KEY", "rag_admin_key_0123456789abcdefghijkl")
+    monkeypatch.setenv("RAG_DATABASE__URL", "postgresql://app:pg-pass-123@db.internal/rag")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    for secret in ("rag_admin_key", TEST_SECRET, "pg-pass-123"):
+        assert secret not in result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["auth"]["secret_key"] == "**********"
+    assert shown["admin_api_key"] == "**********"
+    assert shown["database"]["url"] == "postgresql+asyncpg://app:***@db.internal/rag"
+    assert shown["log"]["effective_format"] == "json"
+
+
+def test_bad_setting_is_one_line_and_exit_2(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_PORT", "abc")
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: RAG_PORT: Input should be a valid integer")
+    assert "Traceback" not in result.output
+
+
+def test_migrate_upgrade_current_downgrade(env: Path) -> None:
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("schema empty -> 0001")
+    assert runner.invoke(app, ["migrate", "current"]).stdout.strip() == "current: 0001  head: 0001"
+    down = runner.invoke(app, ["migrate", "downgrade", "base"])
+    assert down.exit_code == 0 and down.stdout.strip().endswith("schema 0001 -> empty")
+    up = runner.invoke(app, ["migrate", "upgrade", "head"])
+    assert up.exit_code == 0 and up.stdout.strip().endswith("schema empty -> 0001")
+
+
+def test_migrate_to_unknown_revision_is_one_line(env: Path) -> None:
+    result = runner.invoke(app, ["migrate", "upgrade", "9999"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: sqlite+aiosqlite:///")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_migrate_unreachable_database_is_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_DATABASE__URL", "postgresql://nobody:pw@127.0.0.1:1/none")
+    monkeypatch.setenv("RAG_DATABASE__CONNECT_TIMEOUT_S", "1")
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot migrate the database at ")
+    assert "pw@" not in result.stderr
+
+
+def test_serve_refuses_unmigrated_database(env: Path) -> None:
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("has no schema yet: run `ragplatform migrate`")
+
+
+def test_serve_refuses_unreachable_database(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_DATABASE__URL", "postgresql://u:secretpw@127.0.0.1:1/none")
+    monkeypatch.setenv("RAG_DATABASE__CONNECT_TIMEOUT_S", "1")
+    result = runner.invoke(app, ["serve", "--port", "8999"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "error: cannot reach the metadata database at postgresql+asyncpg://u:***@"
+    )
+    assert "secretpw" not in result.stderr
