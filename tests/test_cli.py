@@ -8,9 +8,11 @@ from typer.testing import CliRunner
 
 from ragplatform import __version__
 from ragplatform.cli import app
+from ragplatform.db.migrate import head_revision
 from tests.support import TEST_SECRET
 
 runner = CliRunner()
+HEAD = head_revision()
 
 
 @pytest.fixture
@@ -61,12 +63,12 @@ def test_bad_setting_is_one_line_and_exit_2(env: Path, monkeypatch: pytest.Monke
 def test_migrate_upgrade_current_downgrade(env: Path) -> None:
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("schema empty -> 0001")
-    assert runner.invoke(app, ["migrate", "current"]).stdout.strip() == "current: 0001  head: 0001"
+    assert result.stdout.strip().endswith(f"schema empty -> {HEAD}")
+    assert runner.invoke(app, ["migrate", "current"]).stdout.strip() == f"current: {HEAD}  head: {HEAD}"
     down = runner.invoke(app, ["migrate", "downgrade", "base"])
-    assert down.exit_code == 0 and down.stdout.strip().endswith("schema 0001 -> empty")
+    assert down.exit_code == 0 and down.stdout.strip().endswith(f"schema {HEAD} -> empty")
     up = runner.invoke(app, ["migrate", "upgrade", "head"])
-    assert up.exit_code == 0 and up.stdout.strip().endswith("schema empty -> 0001")
+    assert up.exit_code == 0 and up.stdout.strip().endswith(f"schema empty -> {HEAD}")
 
 
 def test_migrate_to_unknown_revision_is_one_line(env: Path) -> None:

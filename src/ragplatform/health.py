@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ragplatform.db.engine import Database
 from ragplatform.db.migrate import current_revision, head_revision
+from ragplatform.ports import RateLimiter
 
 
 @dataclass
@@ -56,6 +57,20 @@ class DatabaseCheck:
         if revision != head:
             raise RuntimeError(f"schema at {revision or 'none'}, expected {head}")
         return {"backend": self.db.backend, "revision": revision}
+
+
+class RateLimiterCheck:
+    """The shared rate-limit store (Redis) answers."""
+
+    name = "redis"
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def check(self) -> dict[str, Any]:
+        """Ping the store."""
+        await self.limiter.ping()
+        return {}
 
 
 def _describe(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,20 +12,23 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 
 from ragplatform import __version__
+from ragplatform.adapters.rate_limiter import LimitsRateLimiter
 from ragplatform.api.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
 from ragplatform.api.problems import declare_problem_responses, install_problem_handlers
-from ragplatform.api.routes import health
+from ragplatform.api.routes import api_keys, audit, auth, health, jobs, tenants, users
 from ragplatform.db.engine import Database
 from ragplatform.db.preflight import check_database
-from ragplatform.health import DatabaseCheck, ReadinessCheck
+from ragplatform.health import DatabaseCheck, RateLimiterCheck, ReadinessCheck
+from ragplatform.jobs.runner import JobContext, JobRunner
 from ragplatform.observability.logging import configure_logging, get_logger
 from ragplatform.observability.metrics import Metrics
 from ragplatform.settings import Settings
 from ragplatform.tenancy.bootstrap import admin_key_banner, ensure_platform_admin_key
+from ragplatform.tenancy.tenants import DELETE_JOB, run_tenant_deletion
 
 _log = get_logger("ragplatform.app")
 
@@ -34,6 +37,7 @@ def _lifespan(settings: Settings, metrics: Metrics) -> Any:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings.database_url, settings.database)
+        stack = AsyncExitStack()
         try:
             revision = await check_database(db)
             env_key = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
@@ -44,9 +48,28 @@ def _lifespan(settings: Settings, metrics: Metrics) -> Any:
                 sys.stdout.flush()
                 _log.warning("platform_admin_key_created", prefix=created[:12])
             checks: list[ReadinessCheck] = [DatabaseCheck(db)]
+            if settings.redis.url:
+                limiter = LimitsRateLimiter.redis(settings.redis.url)
+                checks.append(RateLimiterCheck(limiter))
+            else:
+                limiter = LimitsRateLimiter.in_memory()
+            stack.push_async_callback(limiter.close)
+            runner = JobRunner(
+                JobContext(db=db, settings=settings), {DELETE_JOB: run_tenant_deletion}
+            )
+            await runner.start()
+            stack.push_async_callback(runner.stop)
             _log.info("started", env=settings.env, database=db.backend, revision=revision)
-            yield {"settings": settings, "db": db, "metrics": metrics, "checks": checks}
+            yield {
+                "settings": settings,
+                "db": db,
+                "metrics": metrics,
+                "checks": checks,
+                "limiter": limiter,
+                "jobs": runner,
+            }
         finally:
+            await stack.aclose()
             await db.dispose()
             _log.info("stopped")
 
@@ -65,6 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    for module in (auth, tenants, users, api_keys, audit, jobs):
+        app.include_router(module.router)
 
     app.add_middleware(
         BodySizeLimitMiddleware, limit_for=lambda _s: settings.limits.max_request_bytes

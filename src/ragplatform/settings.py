@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RAG_"
@@ -69,6 +77,55 @@ class LimitsSettings(BaseModel):
     max_request_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 1 << 20
 
 
+def _rate(value: str) -> str:
+    from limits import parse
+
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError("must be a rate such as '600/minute' or '5 per 15 minutes'") from None
+    return value
+
+
+RateString = Annotated[str, AfterValidator(_rate)]
+
+
+class RateLimitSettings(BaseModel):
+    """Request rates (moving window); shared through Redis when RAG_REDIS__URL is set."""
+
+    enabled: bool = True
+    per_key: RateString = "600/minute"
+    per_tenant: RateString = "3000/minute"
+    login_per_account: RateString = Field(
+        default="5 per 15 minutes", description="failed logins before an account is locked"
+    )
+    login_per_client: RateString = Field(
+        default="30 per 15 minutes", description="failed logins before a client IP is locked"
+    )
+
+
+class QuotaSettings(BaseModel):
+    """Default per-tenant quotas (unset = unlimited); a tenant's own quota overrides them."""
+
+    documents: Annotated[int, Field(ge=0)] | None = None
+    bytes: Annotated[int, Field(ge=0)] | None = None
+
+
+class RedisSettings(BaseModel):
+    """Redis for shared rate limits (later also cache and queue); unset = in-process."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value.strip()
+
+
 class CorsSettings(BaseModel):
     """Cross-origin resource sharing; no origin is allowed unless listed."""
 
@@ -112,6 +169,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    quotas: QuotaSettings = Field(default_factory=QuotaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -40,7 +40,7 @@ def _check_round_trip(settings: Settings) -> None:
     head = migrate.head_revision()
     assert rev1 == head and rev3 == head
     assert rev2 is None and tables2 == set()
-    assert {"tenants", "api_keys"} <= tables1
+    assert {"tenants", "api_keys", "users", "audit_events", "jobs"} <= tables1
     assert tables1 == tables3
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragplatform.db.engine import Database
+from ragplatform.ports import JobQueue
 from ragplatform.settings import Settings
 
 
@@ -34,3 +35,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_request_id(request: Request) -> str | None:
+    """The request id set by the middleware."""
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    """Where committed jobs are announced."""
+    queue: JobQueue = request.state.jobs
+    return queue
+
+
+RequestIdDep = Annotated[str | None, Depends(get_request_id)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 from ragplatform.db.base import Base
-from ragplatform.tenancy.models import ApiKey, Tenant
+from ragplatform.jobs.models import Job
+from ragplatform.tenancy.models import (
+    ApiKey,
+    AuditEvent,
+    RefreshToken,
+    RevokedToken,
+    Tenant,
+    User,
+)
 
 metadata = Base.metadata
 
-__all__ = ["ApiKey", "Base", "Tenant", "metadata"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "Job",
+    "RefreshToken",
+    "RevokedToken",
+    "Tenant",
+    "User",
+    "metadata",
+]

@@ -6,6 +6,7 @@ import re
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from ragplatform.db.migrate import head_revision
 from ragplatform.settings import Settings
 
 
@@ -46,7 +47,7 @@ def test_readyz_503_names_a_stale_schema(client: TestClient) -> None:
     body = response.json()
     assert body["code"] == "not_ready"
     assert body["detail"] == "not ready: database failed"
-    assert body["checks"]["database"]["error"] == "schema at old, expected 0001"
+    assert body["checks"]["database"]["error"] == f"schema at old, expected {head_revision()}"
 
 
 def test_metrics_count_requests_by_route_template(client: TestClient) -> None:

@@ -1,0 +1,1 @@
+"""Vendor adapters behind the ports in :mod:`ragplatform.ports`."""

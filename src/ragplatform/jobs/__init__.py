@@ -1,0 +1,1 @@
+"""Durable background jobs: rows in the metadata database, run by workers."""

@@ -1,0 +1,88 @@
+"""Resolve a bearer credential (API key or JWT) to a :class:`Principal`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ragplatform.errors import PermissionDenied, Unauthenticated
+from ragplatform.settings import AuthSettings
+from ragplatform.tenancy import keys, tokens
+from ragplatform.tenancy.models import ApiKey, RevokedToken, Tenant, User
+from ragplatform.tenancy.principal import Principal
+from ragplatform.tenancy.roles import Role
+
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+_INVALID_KEY = "the API key is invalid, revoked or expired"
+
+
+async def authenticate(session: AsyncSession, *, token: str, auth: AuthSettings) -> Principal:
+    """The caller behind ``token``; raises Unauthenticated or PermissionDenied."""
+    if keys.looks_like_key(token):
+        return await _from_api_key(session, token)
+    if tokens.looks_like_jwt(token):
+        return await _from_access_token(session, token, auth)
+    raise Unauthenticated(
+        "unrecognised credential: send 'Authorization: Bearer <rag_… API key or access token>'",
+        code="invalid_credential",
+    )
+
+
+async def _active_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None or tenant.status == "deleting":
+        raise Unauthenticated(_INVALID_KEY, code="invalid_credential")
+    if tenant.status == "suspended":
+        raise PermissionDenied("this tenant is suspended", code="tenant_suspended")
+    return tenant
+
+
+async def _from_api_key(session: AsyncSession, token: str) -> Principal:
+    now = datetime.now(UTC)
+    candidates = (
+        await session.scalars(
+            select(ApiKey).where(
+                ApiKey.prefix == keys.display_prefix(token), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).all()
+    key = next((k for k in candidates if keys.verify(token, k.key_hash)), None)
+    if key is None or (key.expires_at is not None and key.expires_at <= now):
+        raise Unauthenticated(_INVALID_KEY, code="invalid_credential")
+    slug = None
+    if key.tenant_id is not None:
+        slug = (await _active_tenant(session, key.tenant_id)).slug
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        await session.commit()
+    return Principal(
+        kind="api_key",
+        id=key.id,
+        role=Role(key.role),
+        tenant_id=key.tenant_id,
+        tenant_slug=slug,
+        collection_ids=frozenset(key.collection_ids) if key.collection_ids is not None else None,
+    )
+
+
+async def _from_access_token(session: AsyncSession, token: str, auth: AuthSettings) -> Principal:
+    claims = tokens.decode_access_token(auth, token)
+    if await session.get(RevokedToken, claims.jti) is not None:
+        raise Unauthenticated("the access token was revoked", code="invalid_token")
+    user = await session.get(User, claims.sub)
+    if user is None or user.tenant_id != claims.tenant or user.disabled:
+        raise Unauthenticated("the access token is invalid", code="invalid_token")
+    tenant = await _active_tenant(session, user.tenant_id)
+    # The role comes from the database, so a demotion takes effect at once.
+    return Principal(
+        kind="user",
+        id=user.id,
+        role=Role(user.role),
+        tenant_id=user.tenant_id,
+        tenant_slug=tenant.slug,
+        token_jti=claims.jti,
+        token_expires_at=float(claims.exp),
+    )
