@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from ragplatform.main import create_app
 from ragplatform.settings import Settings
+from tests.platform import ADMIN_KEY, Api, TenantFixture, make_tenant
 from tests.support import make_settings, migrate_to_head, throwaway_postgres
 
 
@@ -69,3 +70,40 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """A client that runs the app's lifespan; server errors become responses."""
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+def platform_settings(base: Settings, **overrides: object) -> Settings:
+    """``base`` with the test admin key and generous rate limits unless overridden."""
+    values = base.model_dump()
+    values["admin_api_key"] = ADMIN_KEY
+    values["auth"]["secret_key"] = base.auth.secret_key.get_secret_value()
+    values["rate_limits"] = {"per_key": "10000/minute", "per_tenant": "10000/minute"}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def api(migrated: Settings) -> Iterator[Api]:
+    """The platform API on SQLite, with the known platform admin key."""
+    with TestClient(create_app(platform_settings(migrated)), raise_server_exceptions=False) as c:
+        yield Api(c)
+
+
+@pytest.fixture
+def any_api(backend_settings: Settings) -> Iterator[Api]:
+    """The platform API on SQLite and on PostgreSQL."""
+    app_ = create_app(platform_settings(backend_settings))
+    with TestClient(app_, raise_server_exceptions=False) as c:
+        yield Api(c)
+
+
+@pytest.fixture
+def acme(api: Api) -> TenantFixture:
+    """Tenant 'acme' with an owner key."""
+    return make_tenant(api, "acme")
+
+
+@pytest.fixture
+def globex(api: Api) -> TenantFixture:
+    """Tenant 'globex' with an owner key."""
+    return make_tenant(api, "globex")

@@ -64,7 +64,10 @@ def test_migrate_upgrade_current_downgrade(env: Path) -> None:
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith(f"schema empty -> {HEAD}")
-    assert runner.invoke(app, ["migrate", "current"]).stdout.strip() == f"current: {HEAD}  head: {HEAD}"
+    assert (
+        runner.invoke(app, ["migrate", "current"]).stdout.strip()
+        == f"current: {HEAD}  head: {HEAD}"
+    )
     down = runner.invoke(app, ["migrate", "downgrade", "base"])
     assert down.exit_code == 0 and down.stdout.strip().endswith(f"schema {HEAD} -> empty")
     up = runner.invoke(app, ["migrate", "upgrade", "head"])
@@ -107,3 +110,27 @@ def test_serve_refuses_unreachable_database(env: Path, monkeypatch: pytest.Monke
         "error: cannot reach the metadata database at postgresql+asyncpg://u:***@"
     )
     assert "secretpw" not in result.stderr
+
+
+def test_admin_create_key_prints_a_working_platform_key(env: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ragplatform.main import create_app
+    from ragplatform.settings import load_settings
+
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["admin", "create-key", "--name", "ops"])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip()
+    assert key.startswith("rag_") and len(key) > 40
+    assert "shown only once" in result.stderr
+    with TestClient(create_app(load_settings())) as client:
+        me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200
+    assert me.json()["role"] == "platform_admin"
+
+
+def test_admin_create_key_needs_a_migrated_database(env: Path) -> None:
+    result = runner.invoke(app, ["admin", "create-key"])
+    assert result.exit_code == 1
+    assert "run `ragplatform migrate`" in result.stderr

@@ -29,7 +29,9 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 migrate_app = typer.Typer(
     help="Apply or revert metadata database migrations (no sub-command: upgrade to the newest)."
 )
+admin_app = typer.Typer(help="Platform administration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(admin_app, name="admin")
 app.add_typer(migrate_app, name="migrate")
 
 
@@ -179,6 +181,29 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
 def config_show() -> None:
     """Print the effective settings (environment, .env, defaults) with secrets masked."""
     typer.echo(json.dumps(masked_settings(settings_or_exit()), indent=2))
+
+
+@admin_app.command("create-key")
+def admin_create_key(
+    name: Annotated[str, typer.Option(help="A label for the key")] = "cli admin key",
+) -> None:
+    """Create a platform admin API key and print it (shown once)."""
+    from ragplatform.db.preflight import check_database
+    from ragplatform.tenancy.bootstrap import create_platform_admin_key
+
+    settings = settings_or_exit()
+
+    async def work(db: Database) -> str:
+        await check_database(db)
+        async with db.session() as session:
+            return await create_platform_admin_key(session, name=name)
+
+    try:
+        key = run_with_database(settings, work)
+    except StartupError as exc:
+        fail(str(exc))
+    typer.echo(key)
+    typer.echo("Store this key now: it is shown only once.", err=True)
 
 
 @app.command()

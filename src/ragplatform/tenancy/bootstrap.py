@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragplatform.db.base import utcnow
+from ragplatform.tenancy import audit
 from ragplatform.tenancy.keys import generate_key, material_for
 from ragplatform.tenancy.models import ApiKey
 from ragplatform.tenancy.roles import Role
@@ -50,6 +51,22 @@ async def ensure_platform_admin_key(session: AsyncSession, *, env_key: str | Non
         return None
     fresh = generate_key()
     session.add(_platform_key("bootstrap admin", fresh.prefix, fresh.key_hash, BOOTSTRAP_SOURCE))
+    await session.commit()
+    return fresh.plaintext
+
+
+async def create_platform_admin_key(session: AsyncSession, *, name: str) -> str:
+    """A new platform admin key (for ``ragplatform admin create-key``); returns the plaintext."""
+    fresh = generate_key()
+    session.add(_platform_key(name[:200], fresh.prefix, fresh.key_hash, "cli"))
+    audit.record(
+        session,
+        action="api_key.created",
+        actor="cli",
+        tenant_id=None,
+        target_type="api_key",
+        detail={"name": name[:200], "role": Role.PLATFORM_ADMIN.value, "prefix": fresh.prefix},
+    )
     await session.commit()
     return fresh.plaintext
 
