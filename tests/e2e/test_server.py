@@ -19,6 +19,9 @@ from tests.support import TEST_SECRET
 pytestmark = pytest.mark.e2e
 
 
+_DATA_DIRS: dict[int, Path] = {}  # server pid -> its data dir, to restart on the same data
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,6 +77,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    _DATA_DIRS[proc.pid] = tmp_path / "data"
     try:
         wait_until_up(base, proc)
         yield base, proc
@@ -102,6 +106,83 @@ def test_serves_and_stops_gracefully(server: tuple[str, subprocess.Popen[str]]) 
     key = next(w for w in stdout.split() if w.startswith("rag_"))
     assert key not in stderr, "the admin key never reaches the logs"
     assert '"event": "stopped"' in stderr
+
+
+def test_printed_admin_key_works_against_the_real_server(
+    server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    base, proc = server
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=30)
+    key = next(w for w in stdout.split() if w.startswith("rag_"))
+    # Restart on the same data dir: the key persists and no second key is printed.
+    env = server_env(_DATA_DIRS[proc.pid])
+    port = free_port()
+    again = subprocess.Popen(
+        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base, again)
+        created = httpx.post(
+            f"{base}/api/v1/tenants",
+            json={"slug": "acme", "name": "Acme"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert created.status_code == 201, created.text
+        malformed = httpx.post(
+            f"{base}/api/v1/tenants",
+            content=b'{"slug": ',
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        assert malformed.status_code == 422
+        assert malformed.json()["code"] == "malformed_json"
+    finally:
+        again.send_signal(signal.SIGTERM)
+        second_stdout, _ = again.communicate(timeout=30)
+    assert "rag_" not in second_stdout
+
+
+def test_sigterm_drains_an_in_flight_request(tmp_path: Path) -> None:
+    admin_key = "rag_drain_test_admin_key_0123456789abcdef"
+    env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=admin_key)
+    assert cli("migrate", env=env).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", proc)
+        body = b'{"slug": "drained", "name": "Drained"}'
+        head = (
+            f"POST /api/v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {admin_key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
+            conn.sendall(head + body[:10])  # the request is in flight, its body incomplete
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            conn.sendall(body[10:])
+            response = b""
+            while chunk := conn.recv(65536):
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 201"), response[:200]
+        proc.communicate(timeout=30)
+        assert proc.returncode in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_bad_port_fails_with_one_line(tmp_path: Path) -> None:
