@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 ADMIN_KEY = "rag_platform_admin_test_key_0123456789abcdef"
-STRONG_PASSWORD = "Correct-Horse-42-battery"  # noqa: S105
+STRONG_PASSWORD = "Correct-Horse-42-battery"
 
 
 def bearer(token: str) -> dict[str, str]:

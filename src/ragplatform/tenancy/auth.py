@@ -34,7 +34,7 @@ async def authenticate(session: AsyncSession, *, token: str, auth: AuthSettings)
 async def _active_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None or tenant.status == "deleting":
-        raise Unauthenticated(_INVALID_KEY, code="invalid_credential")
+        raise Unauthenticated("the credential is no longer valid", code="invalid_credential")
     if tenant.status == "suspended":
         raise PermissionDenied("this tenant is suspended", code="tenant_suspended")
     return tenant
@@ -75,6 +75,9 @@ async def _from_access_token(session: AsyncSession, token: str, auth: AuthSettin
     user = await session.get(User, claims.sub)
     if user is None or user.tenant_id != claims.tenant or user.disabled:
         raise Unauthenticated("the access token is invalid", code="invalid_token")
+    cutoff = user.sessions_valid_after
+    if cutoff is not None and claims.iat < cutoff.timestamp():
+        raise Unauthenticated("the session has ended; log in again", code="invalid_token")
     tenant = await _active_tenant(session, user.tenant_id)
     # The role comes from the database, so a demotion takes effect at once.
     return Principal(

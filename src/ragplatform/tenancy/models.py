@@ -72,6 +72,8 @@ class User(IdMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(32), nullable=False)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Access tokens issued before this instant are refused (set by a password reset).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class RefreshToken(IdMixin, Base):

@@ -65,7 +65,7 @@ def verify_password_sync(password_hash: str, password: str) -> bool:
     """Constant-time verification; False for any mismatch or malformed hash."""
     try:
         return _hasher().verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, ValueError):
         return False
 
 

@@ -179,10 +179,16 @@ async def refresh(
         raise Unauthenticated(_BAD_REFRESH, code="invalid_refresh_token")
     user = await session.get(User, row.user_id)
     tenant = await session.get(Tenant, row.tenant_id)
-    if row.expires_at <= now or user is None or user.disabled or tenant is None:
+    if (
+        row.expires_at <= now
+        or user is None
+        or user.disabled
+        or tenant is None
+        or tenant.status == "deleting"
+    ):
         await session.rollback()
         raise Unauthenticated(_BAD_REFRESH, code="invalid_refresh_token")
-    if tenant.status != "active":
+    if tenant.status == "suspended":
         await session.rollback()
         raise PermissionDenied("this tenant is suspended", code="tenant_suspended")
     issued = await _issue(session, auth, user, row.family_id)

@@ -28,19 +28,21 @@ class AccessClaims:
     role: str
     jti: str
     exp: int
+    iat: float
 
 
 def issue_access_token(
     settings: AuthSettings, *, user_id: uuid.UUID, tenant_id: uuid.UUID, role: str
 ) -> tuple[str, int]:
     """A signed access token and its lifetime in seconds."""
-    now = int(time.time())
+    issued = round(time.time(), 3)  # sub-second iat: a password reset cuts off exactly
+    now = int(issued)
     ttl = settings.access_token_ttl_s
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "tenant": str(tenant_id),
         "role": role,
-        "iat": now,
+        "iat": issued,
         "nbf": now,
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
@@ -73,6 +75,7 @@ def decode_access_token(settings: AuthSettings, token: str) -> AccessClaims:
             role=str(claims["role"]),
             jti=str(claims["jti"]),
             exp=int(claims["exp"]),
+            iat=float(claims["iat"]),
         )
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the access token has expired", code="token_expired") from None

@@ -104,10 +104,11 @@ async def _guard_last_owner(session: AsyncSession, user: User) -> None:
         raise Conflict("the tenant's last active owner cannot be removed", code="last_owner")
 
 
-async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def _revoke_sessions(session: AsyncSession, user: User) -> None:
+    user.sessions_valid_after = datetime.now(UTC)
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
 
@@ -135,7 +136,7 @@ async def update_user(
         user.password_hash = await hash_password(data.password)
         changes["password_changed"] = True
     if data.disabled or data.password is not None:
-        await _revoke_sessions(session, user.id)
+        await _revoke_sessions(session, user)
     if changes:
         audit.record(
             session,

@@ -107,6 +107,8 @@ def test_last_active_owner_is_protected(api: Api, acme: TenantFixture) -> None:
 def test_password_reset_ends_sessions(api: Api, acme: TenantFixture) -> None:
     user = api.create_user(acme.owner_key, "p@acme.example")
     tokens = api.login("acme", "p@acme.example")
+    access = bearer(tokens["access_token"])
+    assert api.client.get("/api/v1/auth/me", headers=access).status_code == 200
     new_password = "Another-Strong-Pass-77"
     api.ok(
         api.client.patch(
@@ -119,5 +121,7 @@ def test_password_reset_ends_sessions(api: Api, acme: TenantFixture) -> None:
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
     assert refresh.status_code == 401
+    ended = api.client.get("/api/v1/auth/me", headers=access)
+    assert ended.status_code == 401, "the live access token dies with the reset"
     api.login("acme", "p@acme.example", status=401)
     assert api.login("acme", "p@acme.example", new_password)["access_token"]

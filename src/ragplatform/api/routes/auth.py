@@ -28,11 +28,12 @@ def require_form(request: Request) -> None:
 
 
 def _tenant_from(tenant: str | None, scope: str) -> str:
-    if tenant:
+    if tenant and tenant.strip():
         return tenant.strip().lower()
     for item in scope.split():
-        if item.startswith("tenant:"):
-            return item.removeprefix("tenant:").strip().lower()
+        slug = item.removeprefix("tenant:").strip().lower()
+        if item.startswith("tenant:") and slug:
+            return slug
     raise InvalidInput("name the tenant: a 'tenant' form field or a 'tenant:<slug>' scope")
 
 

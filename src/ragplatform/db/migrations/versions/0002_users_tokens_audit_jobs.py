@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("last_login_at", UTCDateTime(), nullable=True),
+        sa.Column("sessions_valid_after", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         _tenant_fk("users"),
