@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -44,4 +46,120 @@ class JobQueue(Protocol):
 
     def notify(self) -> None:
         """Wake a worker: a job was committed."""
+        ...
+
+
+class Embedder(Protocol):
+    """Turns text into dense vectors; counts tokens the way the model does (for chunking)."""
+
+    model_name: str
+    dimension: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` occupies for this model (no special tokens)."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One normalised vector per text, in order; off the event loop, batched."""
+        ...
+
+    async def embed_query(self, text: str) -> list[float]:
+        """The vector of a search query."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the model or the upstream cannot embed."""
+        ...
+
+    async def close(self) -> None:
+        """Release the model or connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk as stored in a vector store (ARCHITECTURE §4 payload layout)."""
+
+    id: uuid.UUID
+    tenant_id: str
+    collection_id: str
+    document_id: str
+    document_version: int
+    chunk_index: int
+    text: str
+    dense: Sequence[float]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """A stored chunk returned by a read: its id, score (0 for plain reads) and payload."""
+
+    id: uuid.UUID
+    score: float
+    payload: dict[str, Any]
+
+
+SearchMode = Literal["hybrid", "dense", "keyword"]
+
+
+class VectorStore(Protocol):
+    """Chunks with dense + BM25 vectors. Every call is scoped by an explicit ``tenant_id``."""
+
+    async def upsert(self, *, tenant_id: str, chunks: Sequence[ChunkRecord]) -> None:
+        """Insert or replace chunks by id (idempotent)."""
+        ...
+
+    async def delete_document(
+        self, *, tenant_id: str, document_id: str, except_version: int | None = None
+    ) -> None:
+        """Delete a document's chunks (all, or all but those of ``except_version``)."""
+        ...
+
+    async def delete_collection(self, *, tenant_id: str, collection_id: str) -> None:
+        """Delete every chunk of a collection."""
+        ...
+
+    async def delete_tenant(self, *, tenant_id: str) -> None:
+        """Delete every chunk of a tenant."""
+        ...
+
+    async def set_document_metadata(
+        self, *, tenant_id: str, document_id: str, metadata: dict[str, Any]
+    ) -> None:
+        """Replace the ``metadata`` payload of a document's chunks."""
+        ...
+
+    async def count(
+        self, *, tenant_id: str, collection_id: str | None = None, document_id: str | None = None
+    ) -> int:
+        """Chunks of the tenant, optionally of one collection or document."""
+        ...
+
+    async def list_chunks(
+        self, *, tenant_id: str, document_id: str, version: int, offset: int, limit: int
+    ) -> list[VectorHit]:
+        """A document version's chunks ordered by ``chunk_index``, from ``offset``."""
+        ...
+
+    async def search(
+        self,
+        *,
+        tenant_id: str,
+        collection_ids: Sequence[str],
+        query_text: str,
+        query_dense: Sequence[float] | None,
+        mode: SearchMode,
+        limit: int,
+    ) -> list[VectorHit]:
+        """Best chunks of the given collections; hybrid fuses dense and BM25 in the engine."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the store cannot serve."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release."""
         ...

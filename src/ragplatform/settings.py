@@ -111,6 +111,71 @@ class QuotaSettings(BaseModel):
     bytes: Annotated[int, Field(ge=0)] | None = None
 
 
+class EmbeddingSettings(BaseModel):
+    """The embedding model: local sentence-transformers, or an OpenAI-compatible endpoint."""
+
+    provider: Literal["local", "openai"] = "local"
+    model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Model name (sent to the endpoint; recorded on collections)",
+    )
+    model_path: Path | None = Field(
+        default=None, description="Local model directory; unset = the packaged all-MiniLM-L6-v2"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
+    base_url: str | None = Field(default=None, description="e.g. http://tei:8080/v1")
+    api_key: SecretStr | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    dimension: Annotated[int, Field(ge=1, le=65_536)] | None = Field(
+        default=None, description="openai: the vector size (probed at start when unset)"
+    )
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> EmbeddingSettings:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError(
+                "RAG_EMBEDDING__BASE_URL: required when RAG_EMBEDDING__PROVIDER=openai"
+            )
+        return self
+
+
+class VectorSettings(BaseModel):
+    """The vector store: embedded Qdrant Edge by default, a Qdrant server when a URL is set."""
+
+    backend: Literal["qdrant", "milvus"] = "qdrant"
+    qdrant_url: str | None = Field(default=None, description="unset = embedded Qdrant Edge")
+    qdrant_api_key: SecretStr | None = None
+    milvus_uri: str | None = None
+    collection_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")] = "ragplatform"
+    indexing_threshold_kb: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        default=20_000,
+        description="Qdrant Edge: vector data per segment before HNSW is built",
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+
+class IngestionSettings(BaseModel):
+    """Uploads, chunking and the ingestion workers."""
+
+    max_file_bytes: Annotated[int, Field(ge=1, le=1 << 34)] = 50 * (1 << 20)
+    max_files_per_request: Annotated[int, Field(ge=1, le=1000)] = 20
+    chunk_size_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
+    chunk_overlap_tokens: Annotated[int, Field(ge=0, le=4096)] = 40
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestionSettings:
+        if self.chunk_overlap_tokens >= self.chunk_size_tokens:
+            raise ValueError(
+                "RAG_INGESTION__CHUNK_OVERLAP_TOKENS: must be smaller than CHUNK_SIZE_TOKENS"
+            )
+        return self
+
+
 class RedisSettings(BaseModel):
     """Redis for shared rate limits (later also cache and queue); unset = in-process."""
 
@@ -172,6 +237,9 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     quotas: QuotaSettings = Field(default_factory=QuotaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    vector: VectorSettings = Field(default_factory=VectorSettings)
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -1,0 +1,1 @@
+"""Collections, documents, parsing, chunking and ingestion jobs."""
