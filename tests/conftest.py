@@ -13,7 +13,13 @@ from fastapi.testclient import TestClient
 from ragplatform.main import create_app
 from ragplatform.settings import Settings
 from tests.platform import ADMIN_KEY, Api, TenantFixture, make_tenant
-from tests.support import make_settings, migrate_to_head, throwaway_postgres
+from tests.support import make_settings, migrate_to_head, shared_embedder, throwaway_postgres
+
+
+@pytest.fixture(autouse=True)
+def _shared_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apps in this process share one loaded MiniLM instead of loading it per app."""
+    monkeypatch.setattr("ragplatform.main.build_embedder", shared_embedder)
 
 
 @pytest.fixture(autouse=True)

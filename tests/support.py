@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import threading
@@ -157,3 +158,19 @@ class TcpProxy:
         self._stop.set()
         self._server.close()
         self._thread.join(timeout=2)
+
+
+@functools.cache
+def shared_model() -> Any:
+    """The real MiniLM model, loaded once per test session."""
+    from ragplatform.adapters.embedders.sentence_transformers import load_model
+    from ragplatform.settings import EmbeddingSettings
+
+    return load_model(EmbeddingSettings())
+
+
+async def shared_embedder(settings: Any) -> Any:
+    """A real LocalEmbedder (own cache, semaphore) around the session's one loaded model."""
+    from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
+
+    return LocalEmbedder(model=shared_model(), settings=settings)

@@ -7,8 +7,10 @@ import json
 import platform
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import httpx
 import typer
 
 from ragplatform import __version__
@@ -204,6 +206,56 @@ def admin_create_key(
         fail(str(exc))
     typer.echo(key)
     typer.echo("Store this key now: it is shown only once.", err=True)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively)")],
+    collection: Annotated[str, typer.Option(help="Collection name (created if missing)")],
+    server: Annotated[
+        str | None,
+        typer.Option(envvar="RAG_SERVER_URL", help="API base URL [default: the local server]"),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="RAG_API_KEY", help="An editor (or higher) API key")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every document is indexed")] = True,
+) -> None:
+    """Upload files into a collection through the API and report what happened."""
+    from rich.console import Console
+
+    from ragplatform.client import ApiClient, ApiError
+    from ragplatform.ingest_cli import ingest as run_ingest
+    from ragplatform.ingest_cli import report, walk
+
+    if not api_key:
+        fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
+    base = server or _local_server_url()
+    try:
+        files = list(walk(paths))
+    except FileNotFoundError as exc:
+        fail(str(exc), code=2)
+    if not files:
+        fail("no files found under the given paths", code=2)
+    console = Console(stderr=True)
+    client = ApiClient(base, api_key)
+    try:
+        summary = run_ingest(client, files, collection=collection, wait=wait, console=console)
+    except ApiError as exc:
+        fail(str(exc))
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the server at {base}: {exc}")
+    finally:
+        client.close()
+    report(summary, Console())
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _local_server_url() -> str:
+    settings = settings_or_exit()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    return f"http://{host}:{settings.port}"
 
 
 @app.command()

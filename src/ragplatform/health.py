@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ragplatform.db.engine import Database
 from ragplatform.db.migrate import current_revision, head_revision
-from ragplatform.ports import RateLimiter
 
 
 @dataclass
@@ -59,18 +59,18 @@ class DatabaseCheck:
         return {"backend": self.db.backend, "revision": revision}
 
 
-class RateLimiterCheck:
-    """The shared rate-limit store (Redis) answers."""
+class PingCheck:
+    """A component that answers ``ping()`` (Redis, vector store, embedder)."""
 
-    name = "redis"
-
-    def __init__(self, limiter: RateLimiter) -> None:
-        self.limiter = limiter
+    def __init__(self, name: str, ping: Callable[[], Awaitable[None]], **detail: Any) -> None:
+        self.name = name
+        self._ping = ping
+        self._detail = detail
 
     async def check(self) -> dict[str, Any]:
-        """Ping the store."""
-        await self.limiter.ping()
-        return {}
+        """Ping the component."""
+        await self._ping()
+        return dict(self._detail)
 
 
 def _describe(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,30 +11,48 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Scope
 
 from ragplatform import __version__
+from ragplatform.adapters.embedders.factory import build_embedder
 from ragplatform.adapters.rate_limiter import LimitsRateLimiter
+from ragplatform.adapters.vectorstores.factory import build_vector_store
 from ragplatform.api.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
 from ragplatform.api.problems import declare_problem_responses, install_problem_handlers
-from ragplatform.api.routes import api_keys, audit, auth, health, jobs, tenants, users
+from ragplatform.api.routes import (
+    api_keys,
+    audit,
+    auth,
+    collections,
+    documents,
+    health,
+    jobs,
+    tenants,
+    users,
+)
 from ragplatform.db.engine import Database
 from ragplatform.db.preflight import check_database
-from ragplatform.health import DatabaseCheck, RateLimiterCheck, ReadinessCheck
+from ragplatform.documents.ingest import run_ingestion
+from ragplatform.documents.service import INGEST_JOB
+from ragplatform.documents.storage import OriginalStore
+from ragplatform.health import DatabaseCheck, PingCheck, ReadinessCheck
 from ragplatform.jobs.runner import JobContext, JobRunner
 from ragplatform.observability.logging import configure_logging, get_logger
 from ragplatform.observability.metrics import Metrics
+from ragplatform.ports import Embedder
 from ragplatform.settings import Settings
 from ragplatform.tenancy.bootstrap import admin_key_banner, ensure_platform_admin_key
 from ragplatform.tenancy.tenants import DELETE_JOB, run_tenant_deletion
 
 _log = get_logger("ragplatform.app")
+_UPLOAD_PATH = re.compile(r"^/api/v1/collections/[^/]+/documents/?$")
 
 
-def _lifespan(settings: Settings, metrics: Metrics) -> Any:
+def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -> Any:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings.database_url, settings.database)
@@ -50,12 +69,34 @@ def _lifespan(settings: Settings, metrics: Metrics) -> Any:
             checks: list[ReadinessCheck] = [DatabaseCheck(db)]
             if settings.redis.url:
                 limiter = LimitsRateLimiter.redis(settings.redis.url)
-                checks.append(RateLimiterCheck(limiter))
+                checks.append(PingCheck("redis", limiter.ping))
             else:
                 limiter = LimitsRateLimiter.in_memory()
             stack.push_async_callback(limiter.close)
+            if embedder is None:
+                model = await build_embedder(settings.embedding)
+                stack.push_async_callback(model.close)
+            else:
+                model = embedder  # handed in (tests, benchmarks): its owner closes it
+            vectors = await build_vector_store(
+                settings, model=model.model_name, dimension=model.dimension
+            )
+            stack.push_async_callback(vectors.close)
+            checks.append(PingCheck("embedder", model.ping, model=model.model_name))
+            checks.append(PingCheck("vector_store", vectors.ping, backend=settings.vector.backend))
+            originals = OriginalStore(settings.data_dir)
+            context = JobContext(
+                db=db,
+                settings=settings,
+                embedder=model,
+                vectors=vectors,
+                originals=originals,
+                metrics=metrics,
+            )
             runner = JobRunner(
-                JobContext(db=db, settings=settings), {DELETE_JOB: run_tenant_deletion}
+                context,
+                {DELETE_JOB: run_tenant_deletion, INGEST_JOB: run_ingestion},
+                concurrency=settings.ingestion.workers,
             )
             await runner.start()
             stack.push_async_callback(runner.stop)
@@ -67,6 +108,9 @@ def _lifespan(settings: Settings, metrics: Metrics) -> Any:
                 "checks": checks,
                 "limiter": limiter,
                 "jobs": runner,
+                "embedder": model,
+                "vectors": vectors,
+                "originals": originals,
             }
         finally:
             await stack.aclose()
@@ -76,24 +120,38 @@ def _lifespan(settings: Settings, metrics: Metrics) -> Any:
     return lifespan
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app for ``settings``; nothing connects until the lifespan starts."""
+def body_limit(settings: Settings) -> Any:
+    """Uploads may carry ``max_files_per_request`` files of ``max_file_bytes``; others less."""
+    ingestion = settings.ingestion
+    upload_limit = ingestion.max_file_bytes * ingestion.max_files_per_request + (1 << 20)
+
+    def limit_for(scope: Scope) -> int:
+        if scope.get("method") == "POST" and _UPLOAD_PATH.match(str(scope.get("path", ""))):
+            return upload_limit
+        return settings.limits.max_request_bytes
+
+    return limit_for
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """Build the ASGI app for ``settings``; nothing connects until the lifespan starts.
+
+    ``embedder`` lets a caller share one loaded model between apps (tests, benchmarks).
+    """
     configure_logging(settings.log.level, settings.log_format)
     metrics = Metrics()
     app = FastAPI(
         title="ragplatform",
         version=__version__,
         summary="Multi-tenant retrieval-augmented generation: hybrid search and cited answers.",
-        lifespan=_lifespan(settings, metrics),
+        lifespan=_lifespan(settings, metrics, embedder),
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, tenants, users, api_keys, audit, jobs):
+    for module in (auth, tenants, users, api_keys, audit, jobs, collections, documents):
         app.include_router(module.router)
 
-    app.add_middleware(
-        BodySizeLimitMiddleware, limit_for=lambda _s: settings.limits.max_request_bytes
-    )
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit(settings))
     if settings.cors.allow_origins:
         app.add_middleware(
             CORSMiddleware,

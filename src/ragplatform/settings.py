@@ -145,10 +145,9 @@ class EmbeddingSettings(BaseModel):
 class VectorSettings(BaseModel):
     """The vector store: embedded Qdrant Edge by default, a Qdrant server when a URL is set."""
 
-    backend: Literal["qdrant", "milvus"] = "qdrant"
+    backend: Literal["qdrant"] = "qdrant"
     qdrant_url: str | None = Field(default=None, description="unset = embedded Qdrant Edge")
     qdrant_api_key: SecretStr | None = None
-    milvus_uri: str | None = None
     collection_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")] = "ragplatform"
     indexing_threshold_kb: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
         default=20_000,

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragplatform.db.engine import Database
-from ragplatform.ports import JobQueue
+from ragplatform.documents.storage import OriginalStore
+from ragplatform.ports import Embedder, JobQueue, VectorStore
 from ragplatform.settings import Settings
 
 
@@ -51,3 +52,26 @@ def get_job_queue(request: Request) -> JobQueue:
 
 RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+
+
+def get_vectors(request: Request) -> VectorStore:
+    """The vector store."""
+    store: VectorStore = request.state.vectors
+    return store
+
+
+def get_embedder(request: Request) -> Embedder:
+    """The embedder."""
+    embedder: Embedder = request.state.embedder
+    return embedder
+
+
+def get_originals(request: Request) -> OriginalStore:
+    """Where uploaded originals are kept."""
+    originals: OriginalStore = request.state.originals
+    return originals
+
+
+VectorsDep = Annotated[VectorStore, Depends(get_vectors)]
+EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+OriginalsDep = Annotated[OriginalStore, Depends(get_originals)]

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from ragplatform import errors
 from ragplatform.db.engine import UNAVAILABLE_DETAIL
 from ragplatform.db.errors import is_unavailable
+from ragplatform.documents.parsed import UnreadableDocument
 from ragplatform.observability.logging import get_logger
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -33,6 +34,7 @@ STATUS_FOR: dict[type[errors.RagPlatformError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
+    UnreadableDocument: 422,
 }
 
 _CODE_FOR_STATUS = {

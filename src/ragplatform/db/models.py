@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ragplatform.db.base import Base
+from ragplatform.documents.models import Collection, Document
 from ragplatform.jobs.models import Job
 from ragplatform.tenancy.models import (
     ApiKey,
@@ -19,6 +20,8 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Collection",
+    "Document",
     "Job",
     "RefreshToken",
     "RevokedToken",

@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ragplatform.db.engine import Database
 from ragplatform.jobs import service
@@ -21,12 +22,20 @@ class PermanentJobError(Exception):
     """A failure that retrying cannot fix; the message is shown to the user."""
 
 
+class JobCancelled(Exception):
+    """The job was cancelled while running; it stops without retry."""
+
+
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler may use."""
+    """What a handler may use (components are None where an app does not have them)."""
 
     db: Database
     settings: Settings
+    embedder: Any = None
+    vectors: Any = None
+    originals: Any = None
+    metrics: Any = None
 
 
 Handler = Callable[[JobContext, Job], Awaitable[None]]
@@ -116,6 +125,9 @@ class JobRunner:
                 await handler(self.context, job)
             except asyncio.CancelledError:
                 raise  # shutting down: the job stays running and resumes at next start
+            except JobCancelled:
+                log.info("job_cancelled")
+                return
             except PermanentJobError as exc:
                 status, error = "failed", str(exc)
             except Exception as exc:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragplatform.errors import NotFound
+from ragplatform.errors import Conflict, NotFound
 from ragplatform.jobs.models import Job
 from ragplatform.tenancy.principal import Principal
 
@@ -83,7 +83,10 @@ async def finish(
         values |= {"status": status, "finished_at": now}
         if status == "succeeded":
             values["progress"] = 1.0
-    await session.execute(update(Job).where(Job.id == job_id).values(**values))
+    # Only a running job is finished: a cancellation in the meantime wins.
+    await session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
+    )
     await session.commit()
 
 
@@ -96,3 +99,30 @@ async def requeue_interrupted(session: AsyncSession) -> int:
     )
     await session.commit()
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def cancel(session: AsyncSession, *, principal: Principal, job_id: uuid.UUID) -> Job:
+    """Cancel a queued or running job of the caller's tenant (running ones stop between steps)."""
+    job = await get_job(session, principal=principal, job_id=job_id)
+    if job.status not in ("queued", "running"):
+        raise Conflict(f"the job is already {job.status}", code="job_finished")
+    now = datetime.now(UTC)
+    job.status, job.finished_at, job.error = "cancelled", now, "cancelled by request"
+    await session.commit()
+    return job
+
+
+async def is_cancelled(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    """Whether a running job was cancelled."""
+    status = await session.scalar(select(Job.status).where(Job.id == job_id))
+    return status == "cancelled"
+
+
+async def set_progress(session: AsyncSession, job_id: uuid.UUID, progress: float) -> None:
+    """Record progress in [0, 1]."""
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(progress=max(0.0, min(1.0, progress)), updated_at=datetime.now(UTC))
+    )
+    await session.commit()

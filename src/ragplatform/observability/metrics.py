@@ -45,6 +45,34 @@ class Metrics:
             ("route",),
             registry=self.registry,
         )
+        self.stage_latency = Histogram(
+            "ragplatform_stage_duration_seconds",
+            "Latency of pipeline stages (parse, chunk, embed, upsert, search, generate).",
+            ("stage",),
+            buckets=(*LATENCY_BUCKETS, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.ingested_documents = Counter(
+            "ragplatform_ingested_documents",
+            "Documents whose ingestion finished, by outcome (ready, failed).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.ingested_chunks = Counter(
+            "ragplatform_ingested_chunks",
+            "Chunks written to the vector store.",
+            registry=self.registry,
+        )
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Time one pipeline stage (parse, chunk, embed, upsert, search, generate)."""
+        self.stage_latency.labels(stage).observe(seconds)
+
+    def count_document(self, outcome: str, chunks: int = 0) -> None:
+        """Count an ingested (or failed) document and its chunks."""
+        self.ingested_documents.labels(outcome).inc()
+        if chunks:
+            self.ingested_chunks.inc(chunks)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""

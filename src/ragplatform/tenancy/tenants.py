@@ -169,5 +169,7 @@ async def run_tenant_deletion(ctx: JobContext, job: Job) -> None:
             detail={"slug": slug, "job_id": str(job.id)},
         )
         await session.commit()
+    if ctx.vectors is not None:
+        await ctx.vectors.delete_tenant(tenant_id=str(tenant_id))
     files = tenant_files_dir(ctx.settings.data_dir, tenant_id)
     await asyncio.to_thread(shutil.rmtree, files, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""A small synchronous client of the platform's HTTP API, for CLI commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The server answered with a problem; ``str()`` is its one-line explanation."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{detail} ({status} {code})")
+        self.status, self.code, self.detail = status, code, detail
+
+
+class ApiClient:
+    """Bearer-authenticated calls with problem+json errors turned into :class:`ApiError`."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout_s: float = 60.0) -> None:
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout_s,
+        )
+
+    def close(self) -> None:
+        """Close connections."""
+        self.http.close()
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ApiError(
+                    response.status_code, body.get("code", "error"), body.get("detail", "")
+                )
+            except ValueError:
+                raise ApiError(response.status_code, "error", response.text[:200]) from None
+        return response.json() if response.content else None
+
+    def get(self, path: str, **params: Any) -> Any:
+        """GET a JSON resource."""
+        return self._check(
+            self.http.get(path, params={k: v for k, v in params.items() if v is not None})
+        )
+
+    def post(self, path: str, json: Any = None) -> Any:
+        """POST JSON."""
+        return self._check(self.http.post(path, json=json))
+
+    def upload(self, path: str, file: Path) -> Any:
+        """POST one file as multipart."""
+        with file.open("rb") as handle:
+            return self._check(self.http.post(path, files={"files": (file.name, handle)}))
+
+    def collection_id(self, name: str, *, create: bool) -> str:
+        """The id of the collection called ``name`` (created when missing and ``create``)."""
+        cursor = None
+        while True:
+            page = self.get("/api/v1/collections", cursor=cursor, limit=200)
+            for item in page["items"]:
+                if item["name"] == name:
+                    return str(item["id"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        if not create:
+            raise ApiError(404, "not_found", f"no collection named {name!r}")
+        return str(self.post("/api/v1/collections", json={"name": name})["id"])
