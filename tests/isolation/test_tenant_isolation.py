@@ -22,6 +22,7 @@ from ragplatform.settings import Settings
 from ragplatform.tenancy.roles import Role
 from tests.api.test_authorization_matrix import api_routes
 from tests.conftest import platform_settings
+from tests.documents_support import create_collection, upload, wait_for
 from tests.platform import STRONG_PASSWORD, Api, TenantFixture, bearer, make_tenant
 
 # Platform-admin-only parameters: tenants are managed across tenants by design.
@@ -71,10 +72,19 @@ def _build_world(api: Api, settings: Settings) -> World:
     key = api.create_key(acme.owner_key, role="viewer")
     tokens = api.login("acme", "secret-person@acme.example", STRONG_PASSWORD)
     world = World(api=api, acme=acme, globex=globex)
+    collection = create_collection(api.client, acme.owner_key, "acme-secret-collection")
+    uploaded = upload(api.client, acme.owner_key, collection, {"plan.txt": ACME_TEXT})
+    document = uploaded.json()["documents"][0]
+    wait_for(api.client, acme.owner_key, document["id"])
+    # globex owns a collection with the same name and text: identical content must not bridge.
+    globex_collection = create_collection(api.client, globex.owner_key, "acme-secret-collection")
+    upload(api.client, globex.owner_key, globex_collection, {"plan.txt": ACME_TEXT})
     world.acme_objects = {
         "user_id": user["id"],
         "key_id": key["id"],
-        "job_id": _acme_job(settings, acme.id),
+        "job_id": document["job_id"],
+        "collection_id": collection,
+        "document_id": document["id"],
     }
     world.acme_secrets = [
         user["id"],
@@ -83,7 +93,10 @@ def _build_world(api: Api, settings: Settings) -> World:
         "secret-person@acme.example",
         world.acme_objects["job_id"],
         tokens["access_token"],
+        collection,
+        document["id"],
     ]
+    assert _acme_job(settings, acme.id)
     world.globex_creds = {"owner": globex.owner_key}
     for role in (Role.ADMIN, Role.VIEWER):
         world.globex_creds[role.value] = api.create_key(globex.owner_key, role=role.value)["key"]
@@ -93,9 +106,18 @@ def _build_world(api: Api, settings: Settings) -> World:
     return world
 
 
-def _bodies(method: str) -> list[dict[str, object] | None]:
-    if method == "PATCH":
+ACME_TEXT = b"Acme launches project Nightjar in March."
+
+
+def _bodies(method: str, path: str) -> list[dict[str, object] | None]:
+    if method == "PATCH" and "/users/" in path:
         return [{"role": "viewer"}, {}]
+    if method == "PATCH" and "/documents/" in path:
+        return [{"metadata": {"x": 1}}]
+    if method == "PATCH":
+        return [{"name": "stolen"}, {}]
+    if method == "POST" and path.endswith("/documents"):
+        return [{"title": "t", "text": "injected"}]
     return [None]
 
 
@@ -111,7 +133,7 @@ def test_foreign_ids_are_404_on_every_route(world: World, migrated: Settings) ->
         for name in params:
             concrete = concrete.replace("{" + name + "}", world.acme_objects[name])
         for who, token in world.globex_creds.items():
-            for body in _bodies(method):
+            for body in _bodies(method, path):
                 response = world.api.client.request(
                     method, concrete, json=body, headers=bearer(token)
                 )
@@ -127,7 +149,16 @@ def _role_of(who: str) -> Role:
     return {"owner": Role.OWNER, "jwt": Role.ADMIN}.get(who) or Role(who)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/api-keys", "/api/v1/audit-events"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/users",
+        "/api/v1/api-keys",
+        "/api/v1/audit-events",
+        "/api/v1/collections",
+        "/api/v1/documents",
+    ],
+)
 def test_lists_never_include_foreign_objects(world: World, path: str) -> None:
     seen = 0
     for who in ("owner", "admin", "jwt"):
@@ -146,7 +177,7 @@ def test_lists_never_include_foreign_objects(world: World, path: str) -> None:
             cursor = body["next_cursor"]
             if not cursor:
                 break
-    assert seen > 0, "globex's own objects are listed"
+    assert seen > 0 or path == "/api/v1/users", "globex's own objects are listed"
 
 
 def test_a_tenant_cannot_reach_into_another_through_parameters(world: World) -> None:
@@ -188,3 +219,32 @@ def test_platform_routes_are_closed_to_tenants(world: World) -> None:
         )
         assert response.status_code == 403
         assert "acme" not in response.text.lower()
+
+
+def test_foreign_collection_ids_in_queries_are_404(world: World) -> None:
+    response = world.api.client.get(
+        "/api/v1/documents",
+        params={"collection_id": world.acme_objects["collection_id"]},
+        headers=bearer(world.globex.owner_key),
+    )
+    assert response.status_code == 404
+    assert world.acme_objects["document_id"] not in response.text
+
+
+def test_vector_store_keeps_identical_content_apart(world: World) -> None:
+    import asyncio
+
+    vectors = world.api.client.app_state["vectors"]  # type: ignore[attr-defined]
+    acme_count = asyncio.run(vectors.count(tenant_id=world.acme.id))
+    assert acme_count == 1
+    hits = asyncio.run(
+        vectors.search(
+            tenant_id=world.globex.id,
+            collection_ids=[world.acme_objects["collection_id"]],
+            query_text="Nightjar",
+            query_dense=None,
+            mode="keyword",
+            limit=10,
+        )
+    )
+    assert hits == [], "another tenant's collection id reaches nothing"
