@@ -41,7 +41,7 @@ def _abstracts(count: int) -> list[tuple[str, str]]:
         rows = [json.loads(line) for line in CORPUS.open(encoding="utf-8")][:count]
         return [(f"{r['_id']}.txt", f"{r.get('title', '')}\n\n{r['text']}") for r in rows]
     return [
-        (f"doc{i}.txt", f"Document {i}. " + "Sentence about topic %d. " % i * 40)
+        (f"doc{i}.txt", f"Document {i}. " + f"Sentence about topic {i}. " * 40)
         for i in range(count)
     ]
 
