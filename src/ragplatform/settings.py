@@ -163,7 +163,7 @@ class IngestionSettings(BaseModel):
     max_files_per_request: Annotated[int, Field(ge=1, le=1000)] = 20
     chunk_size_tokens: Annotated[int, Field(ge=16, le=8192)] = 200
     chunk_overlap_tokens: Annotated[int, Field(ge=0, le=4096)] = 40
-    workers: Annotated[int, Field(ge=1, le=64)] = 4
+    workers: Annotated[int, Field(ge=1, le=256)] = 16
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
 
     @model_validator(mode="after")

@@ -1,0 +1,1 @@
+"""Runnable benchmarks; figures go to benchmarks/RESULTS.md."""
