@@ -56,7 +56,7 @@ def machine() -> str:
 
 @contextlib.contextmanager
 def server(**env_extra: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A migrated ``ragplatform serve`` process on a temp data dir; yields (base URL, admin headers)."""
+    """A migrated ``ragplatform serve`` on a temp data dir; yields (base URL, admin headers)."""
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
         env |= {

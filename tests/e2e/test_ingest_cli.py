@@ -1,0 +1,105 @@
+"""``ragplatform ingest`` against a real server: walks folders, uploads, waits, summarises."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.documents_support import pdf_bytes
+from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+
+pytestmark = pytest.mark.e2e
+ADMIN = "rag_ingest_cli_admin_key_0123456789abcdef"
+
+
+def test_ingest_walks_uploads_and_reports(tmp_path: Path) -> None:
+    env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=ADMIN)
+    assert cli("migrate", env=env).returncode == 0
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(base, proc, deadline_s=120)
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        tenant = httpx.post(
+            f"{base}/api/v1/tenants", json={"slug": "acme", "name": "A"}, headers=admin
+        )
+        key = httpx.post(
+            f"{base}/api/v1/api-keys",
+            json={"name": "e", "role": "editor", "tenant_id": tenant.json()["id"]},
+            headers=admin,
+        ).json()["key"]
+        folder = tmp_path / "docs"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "a.md").write_text("# Title\n\nSome markdown text about otters.")
+        (folder / "sub" / "b.txt").write_text("Plain text about beavers.")
+        (folder / "sub" / "c.pdf").write_bytes(pdf_bytes(["A PDF page about badgers."]))
+        (folder / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
+        (folder / ".hidden.txt").write_text("never uploaded")
+        (tmp_path / "copy.txt").write_text("Plain text about beavers.")
+        client_env = env | {"RAG_API_KEY": key}
+        run = [
+            sys.executable,
+            "-m",
+            "ragplatform",
+            "ingest",
+            "--collection",
+            "wiki",
+            "--server",
+            base,
+        ]
+        first = subprocess.run(
+            [*run, str(folder), str(tmp_path / "copy.txt")],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert first.returncode == 1, first.stderr  # one file failed
+        assert "ingested: 3  duplicates: 1  failed: 1" in first.stdout
+        assert "broken.pdf" in first.stdout and "PDF" in first.stdout
+        again = subprocess.run(
+            [*run, str(folder / "a.md")],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert again.returncode == 0 and "duplicates: 1" in again.stdout
+        no_key = subprocess.run(
+            [*run, str(folder)], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert no_key.returncode == 2 and "API key" in no_key.stderr
+        missing = subprocess.run(
+            [*run, str(tmp_path / "nope")],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert missing.returncode == 2 and "no such file" in missing.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    unreachable = subprocess.run(
+        [*run, str(folder / "a.md")],
+        env=client_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unreachable.returncode == 1 and "cannot reach the server" in unreachable.stderr
