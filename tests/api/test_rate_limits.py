@@ -25,6 +25,16 @@ def serve(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
+def replica(settings: Settings) -> Settings:
+    """Another replica: the same database, its own data dir (embedded stores are per process)."""
+    values = settings.model_dump()
+    values["auth"]["secret_key"] = settings.auth.secret_key.get_secret_value()
+    values["admin_api_key"] = settings.admin_api_key.get_secret_value()  # type: ignore[union-attr]
+    values["database"]["url"] = settings.database_url
+    values["data_dir"] = settings.data_dir.with_name(settings.data_dir.name + "-replica")
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
 def me(client: TestClient, token: str) -> Any:
     return client.get(ME, headers=bearer(token))
 
@@ -124,7 +134,7 @@ def test_in_memory_limits_are_per_process(migrated: Settings) -> None:
     settings = platform_settings(
         migrated, rate_limits={"per_key": "3/minute", "per_tenant": "1000/minute"}
     )
-    with serve(settings) as first, serve(settings) as second:
+    with serve(settings) as first, serve(replica(settings)) as second:
         acme = make_tenant(Api(first), "acme")
         for _ in range(3):
             assert me(first, acme.owner_key).status_code == 200
@@ -133,7 +143,8 @@ def test_in_memory_limits_are_per_process(migrated: Settings) -> None:
 
         ready = first.get("/readyz")
         assert ready.status_code == 200
-        assert set(ready.json()["checks"]) == {"database"}
+        assert "redis" not in ready.json()["checks"]
+        assert {"database", "vector_store", "embedder"} <= set(ready.json()["checks"])
 
 
 @pytest.fixture
@@ -150,7 +161,7 @@ def redis_settings(migrated: Settings) -> Settings:
 def test_two_replicas_share_the_limit_through_redis(redis_settings: Settings) -> None:
     with ExitStack() as stack:
         first = stack.enter_context(serve(redis_settings))
-        second = stack.enter_context(serve(redis_settings))
+        second = stack.enter_context(serve(replica(redis_settings)))
         acme = make_tenant(Api(first), "acme")  # two of the admin key's four requests
 
         # Four requests split across both replicas use up the key's rate ...
