@@ -134,3 +134,25 @@ def test_admin_create_key_needs_a_migrated_database(env: Path) -> None:
     result = runner.invoke(app, ["admin", "create-key"])
     assert result.exit_code == 1
     assert "run `ragplatform migrate`" in result.stderr
+
+
+def test_ingest_defaults_to_the_local_server_without_server_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No secret key and RAG_ENV unset: a client command must not need the server's settings.
+    monkeypatch.setenv("RAG_PORT", "1")
+    (tmp_path / "a.txt").write_text("hello")
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "a.txt"), "--collection", "c", "--api-key", "rag_x"]
+    )
+    assert result.exit_code == 1
+    assert "cannot reach the server at http://127.0.0.1:1" in result.stderr
+
+
+def test_ingest_bad_port_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_PORT", "abc")
+    (tmp_path / "a.txt").write_text("hello")
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "a.txt"), "--collection", "c", "--api-key", "rag_x"]
+    )
+    assert result.exit_code == 2 and result.stderr.startswith("error: RAG_PORT")

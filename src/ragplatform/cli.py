@@ -12,11 +12,17 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import typer
+from pydantic import ValidationError
 
 from ragplatform import __version__
 from ragplatform.db.engine import Database, redact_url
 from ragplatform.errors import StartupError
-from ragplatform.settings import Settings, SettingsError, load_settings
+from ragplatform.settings import (
+    Settings,
+    SettingsError,
+    describe_validation_error,
+    load_settings,
+)
 
 T = TypeVar("T")
 
@@ -253,9 +259,12 @@ def ingest(
 
 
 def _local_server_url() -> str:
-    settings = settings_or_exit()
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-    return f"http://{host}:{settings.port}"
+    from ragplatform.settings import ServerAddress
+
+    try:
+        return ServerAddress().url
+    except ValidationError as exc:
+        fail("; ".join(describe_validation_error(exc)), code=2)
 
 
 @app.command()
