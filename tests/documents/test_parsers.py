@@ -625,3 +625,11 @@ def test_large_csv_sample_is_cut_at_a_line() -> None:
     doc = parse(data, TEXT_CSV)
     assert len(doc.sections) == 20_000
     assert doc.sections[-1].text == "id: 19999; word: w19999"
+
+
+def test_markdown_of_headings_only_keeps_the_heading_words() -> None:
+    from ragplatform.documents.parsers import parse as parse_any
+
+    doc = parse_any(b"# Beavers\n## Dams", "text/markdown")
+    assert [s.text for s in doc.sections] == ["Beavers\nDams"]
+    assert doc.title == "Beavers"

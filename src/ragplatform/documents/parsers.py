@@ -173,7 +173,14 @@ def markdown_sections(text: str) -> tuple[list[Section], str | None]:
 
 def parse_markdown(data: bytes, limits: ParseLimits) -> ParsedDocument:
     """Markdown: a section per heading, carrying the heading path."""
-    sections, title = markdown_sections(_text(data, limits))
+    text = _text(data, limits)
+    sections, title = markdown_sections(text)
+    if not sections:  # headings and nothing else: the headings are the text
+        names = [
+            " ".join((m.group(2) or "").split()) for m in map(_ATX.match, text.splitlines()) if m
+        ]
+        if any(names):
+            sections = [Section("\n".join(n for n in names if n))]
     return ParsedDocument(sections=sections, title=title)
 
 
