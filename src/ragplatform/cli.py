@@ -258,6 +258,46 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for")],
+    collection: Annotated[
+        list[str] | None, typer.Option(help="Collection name (repeatable; default: all)")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword")] = "hybrid",
+    top_k: Annotated[int, typer.Option(help="How many hits")] = 5,
+    server: Annotated[
+        str | None,
+        typer.Option(envvar="RAG_SERVER_URL", help="API base URL [default: the local server]"),
+    ] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="RAG_API_KEY", help="An API key")] = None,
+) -> None:
+    """Search a running server and print the hits."""
+    from ragplatform.client import ApiClient, ApiError
+
+    if not api_key:
+        fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
+    base = server or _local_server_url()
+    client = ApiClient(base, api_key)
+    try:
+        ids = [client.collection_id(name, create=False) for name in collection or []]
+        body = {"query": query, "mode": mode, "top_k": top_k}
+        result = client.post("/api/v1/search", json=body | ({"collection_ids": ids} if ids else {}))
+    except ApiError as exc:
+        fail(str(exc))
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the server at {base}: {exc}")
+    finally:
+        client.close()
+    if not result["hits"]:
+        typer.echo("no results")
+    for rank, hit in enumerate(result["hits"], start=1):
+        where = hit["title"] or hit["source"] or hit["document_id"]
+        page = f" p.{hit['page']}" if hit.get("page") else ""
+        snippet = " ".join(hit["text"].split())[:200]
+        typer.echo(f"{rank:>2}. [{hit['score']:.4f}] {where}{page}\n    {snippet}")
+
+
 def _local_server_url() -> str:
     from ragplatform.settings import ServerAddress
 

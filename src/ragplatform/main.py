@@ -31,6 +31,7 @@ from ragplatform.api.routes import (
     documents,
     health,
     jobs,
+    search,
     tenants,
     users,
 )
@@ -148,7 +149,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, tenants, users, api_keys, audit, jobs, collections, documents):
+    for module in (auth, tenants, users, api_keys, audit, jobs, collections, documents, search):
         app.include_router(module.router)
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit(settings))

@@ -78,6 +78,26 @@ def test_ingest_walks_uploads_and_reports(tmp_path: Path) -> None:
             check=False,
         )
         assert again.returncode == 0 and "duplicates: 1" in again.stdout
+        found = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ragplatform",
+                "search",
+                "otters",
+                "--collection",
+                "wiki",
+                "--server",
+                base,
+            ],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.startswith(" 1. [") and "otters" in found.stdout
         no_key = subprocess.run(
             [*run, str(folder)], env=env, capture_output=True, text=True, timeout=60, check=False
         )

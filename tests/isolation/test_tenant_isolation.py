@@ -248,3 +248,22 @@ def test_vector_store_keeps_identical_content_apart(world: World) -> None:
         )
     )
     assert hits == [], "another tenant's collection id reaches nothing"
+
+
+def test_search_never_crosses_tenants(world: World) -> None:
+    client = world.api.client
+    own = client.post(
+        "/api/v1/search",
+        json={"query": "Nightjar", "mode": "keyword"},
+        headers=bearer(world.globex.owner_key),
+    )
+    assert own.status_code == 200
+    hits = own.json()["hits"]
+    assert all(h["collection_id"] != world.acme_objects["collection_id"] for h in hits)
+    assert all(h["document_id"] != world.acme_objects["document_id"] for h in hits)
+    probe = client.post(
+        "/api/v1/search",
+        json={"query": "Nightjar", "collection_ids": [world.acme_objects["collection_id"]]},
+        headers=bearer(world.globex.owner_key),
+    )
+    assert probe.status_code == 404

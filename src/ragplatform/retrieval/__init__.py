@@ -1,0 +1,1 @@
+"""Search (hybrid, dense, keyword) over a tenant's collections."""

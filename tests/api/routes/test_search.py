@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.documents_support import create_collection, upload, wait_for
+from tests.platform import Api, TenantFixture, bearer
+
+CORPUS = {
+    "remote.txt": b"Employees may work from home up to three days per week with manager approval.",
+    "printer.txt": b"The Okonkwo printer on floor two jams when loaded with glossy paper.",
+    "lunch.txt": b"The cafeteria serves vegetarian lunch options every weekday at noon.",
+    "security.txt": b"Badges must be worn visibly at all times inside the building.",
+}
+
+
+@pytest.fixture
+def indexed(api: Api, acme: TenantFixture) -> str:
+    collection = create_collection(api.client, acme.owner_key, "handbook")
+    response = upload(api.client, acme.owner_key, collection, CORPUS)
+    for doc in response.json()["documents"]:
+        assert wait_for(api.client, acme.owner_key, doc["id"])["status"] == "ready"
+    return collection
+
+
+def _search(api: Api, token: str, **body: object) -> dict:  # type: ignore[type-arg]
+    response = api.client.post("/api/v1/search", json=body, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_modes_find_paraphrases_and_exact_terms(
+    api: Api, acme: TenantFixture, indexed: str
+) -> None:
+    token = acme.owner_key
+    dense = _search(api, token, query="Is telecommuting permitted?", mode="dense", top_k=2)
+    assert dense["hits"][0]["source"] == "remote.txt"
+    keyword = _search(api, token, query="Okonkwo", mode="keyword", top_k=3)
+    assert [h["source"] for h in keyword["hits"]] == ["printer.txt"]
+    mixed = "Is telecommuting permitted? Question from Okonkwo"
+    hybrid = _search(api, token, query=mixed, mode="hybrid", top_k=2)
+    assert {h["source"] for h in hybrid["hits"]} == {"remote.txt", "printer.txt"}
+    orders = {
+        mode: [h["chunk_id"] for h in _search(api, token, query=mixed, mode=mode, top_k=4)["hits"]]
+        for mode in ("dense", "keyword", "hybrid")
+    }
+    assert len({tuple(o) for o in orders.values()}) == 3, orders
+    hit = hybrid["hits"][0]
+    assert {
+        "chunk_id",
+        "text",
+        "score",
+        "document_id",
+        "collection_id",
+        "title",
+        "chunk_index",
+    } <= hit.keys()
+    assert hit["collection_id"] == indexed
+
+
+def test_collections_default_to_all_readable_and_scopes_apply(
+    api: Api, acme: TenantFixture, indexed: str
+) -> None:
+    other = create_collection(api.client, acme.owner_key, "other")
+    upload(api.client, acme.owner_key, other, {"o.txt": b"Okonkwo also owns a bakery."})
+    scoped = api.create_key(acme.owner_key, role="viewer", collection_ids=[indexed])["key"]
+    hits = _search(api, scoped, query="Okonkwo", mode="keyword")["hits"]
+    assert hits and all(h["collection_id"] == indexed for h in hits)
+    denied = api.client.post(
+        "/api/v1/search", json={"query": "x", "collection_ids": [other]}, headers=bearer(scoped)
+    )
+    assert denied.status_code == 404
+
+
+def test_another_tenant_sees_nothing(
+    api: Api, acme: TenantFixture, globex: TenantFixture, indexed: str
+) -> None:
+    assert _search(api, globex.owner_key, query="Okonkwo printer")["hits"] == []
+    probe = api.client.post(
+        "/api/v1/search",
+        json={"query": "Okonkwo", "collection_ids": [indexed]},
+        headers=bearer(globex.owner_key),
+    )
+    assert probe.status_code == 404 and "Okonkwo" not in probe.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "   "},
+        {"query": "x" * 2001},
+        {"query": "x", "top_k": 0},
+        {"query": "x", "top_k": 101},
+        {"query": "x", "mode": "fuzzy"},
+        {"query": "x", "filter": {"team": "a"}},
+        {"query": "x", "collection_ids": ["not-a-uuid"]},
+    ],
+)
+def test_bad_search_input_is_422(api: Api, acme: TenantFixture, body: dict) -> None:  # type: ignore[type-arg]
+    response = api.client.post("/api/v1/search", json=body, headers=bearer(acme.owner_key))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_unknown_collection_is_404_and_threshold_filters(
+    api: Api, acme: TenantFixture, indexed: str
+) -> None:
+    unknown = api.client.post(
+        "/api/v1/search",
+        json={"query": "x", "collection_ids": ["00000000-0000-0000-0000-000000000000"]},
+        headers=bearer(acme.owner_key),
+    )
+    assert unknown.status_code == 404
+    everything = _search(api, acme.owner_key, query="lunch", mode="dense", top_k=4)["hits"]
+    cut = everything[0]["score"] - 1e-6
+    kept = _search(api, acme.owner_key, query="lunch", mode="dense", top_k=4, score_threshold=cut)
+    assert [h["chunk_id"] for h in kept["hits"]] == [everything[0]["chunk_id"]]
+
+
+def test_a_replaced_document_never_shows_two_versions(
+    api: Api, acme: TenantFixture, indexed: str
+) -> None:
+    token = acme.owner_key
+    new = b"Employees may work from home five days per week, no approval needed."
+    doc = upload(api.client, token, indexed, {"remote.txt": new}).json()["documents"][0]
+    wait_for(api.client, token, doc["id"])
+    hits = _search(api, token, query="work from home", mode="dense", top_k=10)["hits"]
+    remote = [h for h in hits if h["source"] == "remote.txt"]
+    assert len(remote) == 1 and "five days" in remote[0]["text"]
