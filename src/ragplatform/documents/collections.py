@@ -98,8 +98,8 @@ async def list_collections(
     """The tenant's collections the credential may see, oldest first."""
     tenant_id = principal.require_role(Role.VIEWER)
     stmt = select(Collection).where(Collection.tenant_id == tenant_id)
-    if principal.collection_ids is not None:
-        scope = [uuid.UUID(c) for c in principal.collection_ids if _is_uuid(c)]
+    scope = principal.scoped_collection_ids()
+    if scope is not None:
         stmt = stmt.where(Collection.id.in_(scope))
     return await paginate(
         session,
@@ -109,14 +109,6 @@ async def list_collections(
         cursor=cursor,
         limit=limit,
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def update_collection(

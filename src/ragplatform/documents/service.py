@@ -218,22 +218,13 @@ async def list_documents(
     if collection_id is not None:
         await readable_collection(session, principal=principal, collection_id=collection_id)
         stmt = stmt.where(Document.collection_id == collection_id)
-    elif principal.collection_ids is not None:
-        scope = [uuid.UUID(c) for c in principal.collection_ids if _is_uuid(c)]
+    elif (scope := principal.scoped_collection_ids()) is not None:
         stmt = stmt.where(Document.collection_id.in_(scope))
     if status is not None:
         stmt = stmt.where(Document.status == status)
     return await paginate(
         session, stmt, order_col=Document.created_at, id_col=Document.id, cursor=cursor, limit=limit
     )
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def list_chunks(

@@ -50,11 +50,39 @@ async def _target_tenant(
     return tenant_id
 
 
+async def _check_scope(
+    session: AsyncSession, tenant_id: uuid.UUID | None, collection_ids: list[str] | None
+) -> None:
+    """Every scoped id is a collection of the key's tenant (foreign ids look unknown)."""
+    if not collection_ids or tenant_id is None:
+        return
+    from ragplatform.documents.models import Collection
+
+    wanted: set[uuid.UUID] = set()
+    for value in collection_ids:
+        try:
+            wanted.add(uuid.UUID(value))
+        except ValueError:
+            raise InvalidInput(f"collection_ids: {value!r} is not a collection id") from None
+    found = set(
+        (
+            await session.scalars(
+                select(Collection.id).where(
+                    Collection.tenant_id == tenant_id, Collection.id.in_(wanted)
+                )
+            )
+        ).all()
+    )
+    if missing := sorted(str(c) for c in wanted - found):
+        raise InvalidInput(f"collection_ids: unknown collection {missing[0]}")
+
+
 async def create_key(
     session: AsyncSession, *, principal: Principal, data: ApiKeyCreate, request_id: str | None
 ) -> tuple[ApiKey, str]:
     """Create a key; the plaintext is returned once and never stored."""
     tenant_id = await _target_tenant(session, principal, data)
+    await _check_scope(session, tenant_id, data.collection_ids)
     material = generate_key()
     key = ApiKey(
         id=uuid.uuid4(),

@@ -49,6 +49,18 @@ class Principal:
             raise PermissionDenied(f"this action needs the {minimum.value} role or above")
         return tenant_id
 
+    def scoped_collection_ids(self) -> list[uuid.UUID] | None:
+        """The collections a scoped key is limited to (None: every collection)."""
+        if self.collection_ids is None:
+            return None
+        scope = []
+        for value in self.collection_ids:
+            try:
+                scope.append(uuid.UUID(value))
+            except ValueError:
+                continue  # a scope entry that names no collection grants nothing
+        return scope
+
     def can_read_collection(self, collection_id: str) -> bool:
         """Scoped API keys see only their collections."""
         return self.collection_ids is None or collection_id in self.collection_ids

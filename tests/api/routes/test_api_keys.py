@@ -63,20 +63,35 @@ def test_expiry_must_be_future_and_timezone_aware(api: Api, acme: TenantFixture)
     assert created["expires_at"] is not None
 
 
-def test_scoped_keys(api: Api, acme: TenantFixture) -> None:
-    scoped_admin = api.create_key(acme.owner_key, role="admin", collection_ids=["c1", "c2", "c1"])
-    assert scoped_admin["collection_ids"] == ["c1", "c2"]
+def test_scoped_keys(api: Api, acme: TenantFixture, globex: TenantFixture) -> None:
+    from tests.documents_support import create_collection
+
+    c1, c2, c3 = (create_collection(api.client, acme.owner_key, n) for n in ("c1", "c2", "c3"))
+    scoped_admin = api.create_key(acme.owner_key, role="admin", collection_ids=[c1, c2, c1])
+    assert scoped_admin["collection_ids"] == sorted([c1, c2])
     me = api.ok(api.client.get("/api/v1/auth/me", headers=bearer(scoped_admin["key"])))
-    assert me["collection_ids"] == ["c1", "c2"]
+    assert me["collection_ids"] == sorted([c1, c2])
     # A scoped key cannot mint a key that sees more than it does.
-    for scope in (None, ["c1", "c3"]):
+    for scope in (None, [c1, c3]):
         body = {"name": "x", "role": "viewer", "collection_ids": scope}
         response = api.client.post(
             "/api/v1/api-keys", json=body, headers=bearer(scoped_admin["key"])
         )
         assert response.status_code == 403, scope
-    narrower = api.create_key(scoped_admin["key"], role="viewer", collection_ids=["c2"])
-    assert narrower["collection_ids"] == ["c2"]
+    narrower = api.create_key(scoped_admin["key"], role="viewer", collection_ids=[c2])
+    assert narrower["collection_ids"] == [c2]
+    # Unknown, malformed and foreign collection ids are refused alike (no existence leak).
+    foreign = create_collection(api.client, globex.owner_key, "theirs")
+    answers = []
+    for bad in ("00000000-0000-0000-0000-000000000000", foreign, "not-an-id"):
+        response = api.client.post(
+            "/api/v1/api-keys",
+            json={"name": "x", "role": "viewer", "collection_ids": [bad]},
+            headers=bearer(acme.owner_key),
+        )
+        assert response.status_code == 422, bad
+        answers.append(response.json()["detail"].replace(bad, "<id>"))
+    assert answers[0] == answers[1]
 
 
 @pytest.mark.parametrize(

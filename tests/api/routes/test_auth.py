@@ -548,9 +548,15 @@ def test_me_describes_platform_and_scoped_keys(api: Api, acme: TenantFixture) ->
     assert platform["kind"] == "api_key"
     assert platform["role"] == "platform_admin"
     assert (platform["tenant_id"], platform["tenant_slug"]) == (None, None)
-    scoped = api.create_key(acme.owner_key, role="viewer", collection_ids=["b", "a", "a"])
+    from tests.documents_support import create_collection
+
+    a, b = (
+        create_collection(api.client, acme.owner_key, "a"),
+        create_collection(api.client, acme.owner_key, "b"),
+    )
+    scoped = api.create_key(acme.owner_key, role="viewer", collection_ids=[b, a, a])
     identity = api.ok(me(api, scoped["key"]))
-    assert identity["collection_ids"] == ["a", "b"]
+    assert identity["collection_ids"] == sorted([a, b])
     assert identity["tenant_slug"] == "acme"
 
 
