@@ -14,7 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Scope
 
 from ragplatform import __version__
+from ragplatform.adapters.cache.factory import build_cache
 from ragplatform.adapters.embedders.factory import build_embedder
+from ragplatform.adapters.llms.factory import build_chat_model
 from ragplatform.adapters.rate_limiter import LimitsRateLimiter
 from ragplatform.adapters.vectorstores.factory import build_vector_store
 from ragplatform.api.middleware import (
@@ -25,6 +27,7 @@ from ragplatform.api.middleware import (
 from ragplatform.api.problems import declare_problem_responses, install_problem_handlers
 from ragplatform.api.routes import (
     api_keys,
+    ask,
     audit,
     auth,
     collections,
@@ -44,13 +47,46 @@ from ragplatform.health import DatabaseCheck, PingCheck, ReadinessCheck
 from ragplatform.jobs.runner import JobContext, JobRunner
 from ragplatform.observability.logging import configure_logging, get_logger
 from ragplatform.observability.metrics import Metrics
-from ragplatform.ports import Embedder
+from ragplatform.ports import Embedder, VectorStore
+from ragplatform.retrieval.cache import ResultCache
+from ragplatform.retrieval.prompt import PromptTemplate
+from ragplatform.retrieval.runtime import QueryEmbeddings, Retrieval
 from ragplatform.settings import Settings
 from ragplatform.tenancy.bootstrap import admin_key_banner, ensure_platform_admin_key
 from ragplatform.tenancy.tenants import DELETE_JOB, run_tenant_deletion
 
 _log = get_logger("ragplatform.app")
 _UPLOAD_PATH = re.compile(r"^/api/v1/collections/[^/]+/documents/?$")
+
+
+async def _retrieval(
+    settings: Settings,
+    *,
+    stack: AsyncExitStack,
+    embedder: Embedder,
+    vectors: VectorStore,
+    metrics: Metrics,
+    checks: list[ReadinessCheck],
+) -> Retrieval:
+    """The read path: caches, the answer model and the prompt template."""
+    cache = build_cache(settings)
+    stack.push_async_callback(cache.close)
+    chat = await build_chat_model(settings, embedder=embedder)
+    stack.push_async_callback(chat.close)
+    if settings.llm.provider != "extractive":
+        checks.append(PingCheck("llm", chat.ping, model=chat.name))
+    ttl, enabled = settings.cache.ttl_s, settings.cache.enabled
+    return Retrieval(
+        embedder=embedder,
+        vectors=vectors,
+        chat=chat,
+        queries=QueryEmbeddings(embedder, cache, ttl_s=ttl, enabled=enabled, metrics=metrics),
+        results=ResultCache(cache, ttl_s=ttl, enabled=enabled, metrics=metrics),
+        template=PromptTemplate.load(settings.answer.prompt_template),
+        answer=settings.answer,
+        llm=settings.llm,
+        metrics=metrics,
+    )
 
 
 def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -> Any:
@@ -85,6 +121,14 @@ def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -
             stack.push_async_callback(vectors.close)
             checks.append(PingCheck("embedder", model.ping, model=model.model_name))
             checks.append(PingCheck("vector_store", vectors.ping, backend=settings.vector.backend))
+            retrieval = await _retrieval(
+                settings,
+                stack=stack,
+                embedder=model,
+                vectors=vectors,
+                metrics=metrics,
+                checks=checks,
+            )
             originals = OriginalStore(settings.data_dir)
             context = JobContext(
                 db=db,
@@ -111,6 +155,7 @@ def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -
                 "jobs": runner,
                 "embedder": model,
                 "vectors": vectors,
+                "retrieval": retrieval,
                 "originals": originals,
             }
         finally:
@@ -149,7 +194,18 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (auth, tenants, users, api_keys, audit, jobs, collections, documents, search):
+    for module in (
+        auth,
+        tenants,
+        users,
+        api_keys,
+        audit,
+        jobs,
+        collections,
+        documents,
+        search,
+        ask,
+    ):
         app.include_router(module.router)
 
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit(settings))

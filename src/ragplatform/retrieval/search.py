@@ -6,53 +6,23 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragplatform.documents.collections import readable_collection
-from ragplatform.documents.models import Collection, Document
-from ragplatform.observability.metrics import Metrics
-from ragplatform.ports import Embedder, VectorHit, VectorStore
+from ragplatform.ports import VectorHit
+from ragplatform.retrieval.cache import cache_key, normalise_text
+from ragplatform.retrieval.filters import MetadataFilter
+from ragplatform.retrieval.runtime import Retrieval
 from ragplatform.retrieval.schemas import SearchHit, SearchRequest, SearchResponse
+from ragplatform.retrieval.scope import CollectionRef, current_hits, readable_collections
 from ragplatform.tenancy.principal import Principal
-from ragplatform.tenancy.roles import Role
 
 # Chunks of a version being replaced can linger for a moment after the switch; ask for a
 # little more than top_k so dropping them never shortens the answer.
 OVERFETCH = 2
 
 
-async def _collections(
-    session: AsyncSession, principal: Principal, wanted: list[uuid.UUID] | None
-) -> list[str]:
-    tenant_id = principal.require_role(Role.VIEWER)
-    if wanted is not None:
-        for collection_id in dict.fromkeys(wanted):
-            await readable_collection(session, principal=principal, collection_id=collection_id)
-        return [str(c) for c in dict.fromkeys(wanted)]
-    ids = (
-        await session.scalars(select(Collection.id).where(Collection.tenant_id == tenant_id))
-    ).all()
-    return [str(c) for c in ids if principal.can_read_collection(str(c))]
-
-
-async def _current(session: AsyncSession, hits: list[VectorHit]) -> list[VectorHit]:
-    """Only chunks of each document's indexed version (never both versions, never orphans)."""
-    doc_ids = {uuid.UUID(str(h.payload["document_id"])) for h in hits}
-    if not doc_ids:
-        return []
-    rows = await session.execute(
-        select(Document.id, Document.indexed_version).where(Document.id.in_(doc_ids))
-    )
-    live = {str(doc_id): version for doc_id, version in rows.all()}
-    return [
-        h
-        for h in hits
-        if live.get(str(h.payload["document_id"])) == int(h.payload["document_version"])
-    ]
-
-
-def _hit(hit: VectorHit) -> SearchHit:
+def to_search_hit(hit: VectorHit) -> SearchHit:
+    """The API shape of a stored chunk."""
     payload: dict[str, Any] = hit.payload
     return SearchHit(
         chunk_id=hit.id,
@@ -69,34 +39,74 @@ def _hit(hit: VectorHit) -> SearchHit:
     )
 
 
-async def search(
+async def retrieve(
     session: AsyncSession,
     *,
-    principal: Principal,
-    request: SearchRequest,
-    embedder: Embedder,
-    vectors: VectorStore,
-    metrics: Metrics | None = None,
-) -> SearchResponse:
-    """The best chunks for the query across the caller's readable collections."""
-    collection_ids = await _collections(session, principal, request.collection_ids)
-    if not collection_ids:
-        return SearchResponse(mode=request.mode, hits=[])
+    tenant_id: str,
+    collections: list[CollectionRef],
+    query: str,
+    mode: Any,
+    top_k: int,
+    metadata_filter: MetadataFilter | None,
+    runtime: Retrieval,
+    dense: list[float] | None = None,
+) -> list[VectorHit]:
+    """The best current chunks for ``query`` (``dense`` reuses a query vector already made)."""
+    if not collections:
+        return []
+    if dense is None and mode != "keyword":
+        dense = await runtime.queries.embed(query)
     started = time.perf_counter()
-    dense = None if request.mode == "keyword" else await embedder.embed_query(request.query)
-    embedded = time.perf_counter()
-    raw = await vectors.search(
-        tenant_id=str(principal.tenant_id),
-        collection_ids=collection_ids,
-        query_text=request.query,
+    raw = await runtime.vectors.search(
+        tenant_id=tenant_id,
+        collection_ids=[c.id for c in collections],
+        query_text=query,
         query_dense=dense,
-        mode=request.mode,
-        limit=request.top_k * OVERFETCH,
+        mode=mode,
+        limit=top_k * OVERFETCH,
+        filter=metadata_filter,
     )
-    if metrics is not None:
-        metrics.observe_stage("embed_query", embedded - started)
-        metrics.observe_stage("retrieve", time.perf_counter() - embedded)
-    hits = await _current(session, raw)
+    runtime.observe("retrieve", time.perf_counter() - started)
+    return (await current_hits(session, raw))[:top_k]
+
+
+async def search(
+    session: AsyncSession, *, principal: Principal, request: SearchRequest, runtime: Retrieval
+) -> SearchResponse:
+    """The best chunks for the query across the caller's readable collections (cached)."""
+    collections = await readable_collections(
+        session, principal=principal, wanted=request.collection_ids
+    )
+    if not collections:
+        return SearchResponse(mode=request.mode, hits=[])
+    tenant_id = str(principal.tenant_id)
+    key = cache_key(
+        "search",
+        tenant_id=tenant_id,
+        collections=collections,
+        request={
+            "query": normalise_text(request.query),
+            "top_k": request.top_k,
+            "mode": request.mode,
+            "filter": request.filter,
+            "score_threshold": request.score_threshold,
+        },
+    )
+    cached = await runtime.results.get("search", key, SearchResponse)
+    if cached is not None:
+        return cached.model_copy(update={"cached": True})
+    hits = await retrieve(
+        session,
+        tenant_id=tenant_id,
+        collections=collections,
+        query=request.query,
+        mode=request.mode,
+        top_k=request.top_k,
+        metadata_filter=request.metadata_filter(),
+        runtime=runtime,
+    )
     if request.score_threshold is not None:
         hits = [h for h in hits if h.score >= request.score_threshold]
-    return SearchResponse(mode=request.mode, hits=[_hit(h) for h in hits[: request.top_k]])
+    response = SearchResponse(mode=request.mode, hits=[to_search_hit(h) for h in hits])
+    await runtime.results.set(key, response)
+    return response

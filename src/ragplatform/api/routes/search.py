@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from ragplatform.api.auth import TenantViewer
-from ragplatform.api.deps import EmbedderDep, SessionDep, VectorsDep
+from ragplatform.api.deps import RetrievalDep, SessionDep
 from ragplatform.retrieval import search as service
 from ragplatform.retrieval.schemas import SearchRequest, SearchResponse
 
@@ -14,19 +14,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 
 @router.post("", summary="Search chunks (hybrid = dense + BM25 fused in the engine)")
 async def search(
-    body: SearchRequest,
-    request: Request,
-    principal: TenantViewer,
-    session: SessionDep,
-    embedder: EmbedderDep,
-    vectors: VectorsDep,
+    body: SearchRequest, principal: TenantViewer, session: SessionDep, runtime: RetrievalDep
 ) -> SearchResponse:
     """Collection scopes of API keys apply; another tenant's collection ids are 404."""
-    return await service.search(
-        session,
-        principal=principal,
-        request=body,
-        embedder=embedder,
-        vectors=vectors,
-        metrics=request.state.metrics,
-    )
+    return await service.search(session, principal=principal, request=body, runtime=runtime)
