@@ -258,6 +258,21 @@ def ingest(
         raise typer.Exit(1)
 
 
+_SERVER = typer.Option(envvar="RAG_SERVER_URL", help="API base URL [default: the local server]")
+_FILTER = typer.Option(
+    "--filter", help='Metadata filter as JSON, e.g. \'{"field": "year", "gte": 2020}\''
+)
+
+
+def _query_client(server: str | None, api_key: str | None) -> tuple[Any, str]:
+    from ragplatform.client import ApiClient
+
+    if not api_key:
+        fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
+    base = server or _local_server_url()
+    return ApiClient(base, api_key), base
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for")],
@@ -266,36 +281,57 @@ def search(
     ] = None,
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword")] = "hybrid",
     top_k: Annotated[int, typer.Option(help="How many hits")] = 5,
-    server: Annotated[
-        str | None,
-        typer.Option(envvar="RAG_SERVER_URL", help="API base URL [default: the local server]"),
-    ] = None,
+    filter_json: Annotated[str | None, _FILTER] = None,
+    server: Annotated[str | None, _SERVER] = None,
     api_key: Annotated[str | None, typer.Option(envvar="RAG_API_KEY", help="An API key")] = None,
 ) -> None:
     """Search a running server and print the hits."""
-    from ragplatform.client import ApiClient, ApiError
+    from ragplatform.client import ApiError
+    from ragplatform.query_cli import print_hits, request_body
 
-    if not api_key:
-        fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
-    base = server or _local_server_url()
-    client = ApiClient(base, api_key)
+    client, base = _query_client(server, api_key)
     try:
-        ids = [client.collection_id(name, create=False) for name in collection or []]
-        body = {"query": query, "mode": mode, "top_k": top_k}
-        result = client.post("/api/v1/search", json=body | ({"collection_ids": ids} if ids else {}))
+        body = request_body(client, collection, filter_json, query=query, mode=mode, top_k=top_k)
+        result = client.post("/api/v1/search", json=body)
+    except ValueError as exc:
+        fail(str(exc), code=2)
     except ApiError as exc:
         fail(str(exc))
     except httpx.TransportError as exc:
         fail(f"cannot reach the server at {base}: {exc}")
     finally:
         client.close()
-    if not result["hits"]:
-        typer.echo("no results")
-    for rank, hit in enumerate(result["hits"], start=1):
-        where = hit["title"] or hit["source"] or hit["document_id"]
-        page = f" p.{hit['page']}" if hit.get("page") else ""
-        snippet = " ".join(hit["text"].split())[:200]
-        typer.echo(f"{rank:>2}. [{hit['score']:.4f}] {where}{page}\n    {snippet}")
+    print_hits(result, sys.stdout)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question")],
+    collection: Annotated[
+        list[str] | None, typer.Option(help="Collection name (repeatable; default: all)")
+    ] = None,
+    top_k: Annotated[int | None, typer.Option(help="Passages to retrieve")] = None,
+    filter_json: Annotated[str | None, _FILTER] = None,
+    server: Annotated[str | None, _SERVER] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="RAG_API_KEY", help="An API key")] = None,
+) -> None:
+    """Ask a running server; the answer streams to the terminal, then its sources."""
+    from ragplatform.client import ApiError
+    from ragplatform.query_cli import request_body, stream_answer
+
+    client, base = _query_client(server, api_key)
+    try:
+        extra = {"top_k": top_k} if top_k else {}
+        body = request_body(client, collection, filter_json, question=question, **extra)
+        stream_answer(client, body, sys.stdout)
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    except ApiError as exc:
+        fail(str(exc))
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the server at {base}: {exc}")
+    finally:
+        client.close()
 
 
 def _local_server_url() -> str:

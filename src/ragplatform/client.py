@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json as json_module
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,19 @@ class ApiClient:
         if not create:
             raise ApiError(404, "not_found", f"no collection named {name!r}")
         return str(self.post("/api/v1/collections", json={"name": name})["id"])
+
+    def stream(self, path: str, json: Any = None) -> Iterator[tuple[str, Any]]:
+        """POST JSON and yield the ``(event, data)`` pairs of a Server-Sent Events answer."""
+        with self.http.stream("POST", path, json=json) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            event, data = "message", []
+            for line in response.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    yield event, json_module.loads("\n".join(data))
+                    event, data = "message", []

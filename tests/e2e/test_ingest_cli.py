@@ -98,6 +98,27 @@ def test_ingest_walks_uploads_and_reports(tmp_path: Path) -> None:
         )
         assert found.returncode == 0, found.stderr
         assert found.stdout.startswith(" 1. [") and "otters" in found.stdout
+
+        def query(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "ragplatform", *args, "--server", base]
+            return subprocess.run(
+                command, env=client_env, capture_output=True, text=True, timeout=120, check=False
+            )
+
+        answer = query("ask", "Which animal is the markdown text about?", "--collection", "wiki")
+        assert answer.returncode == 0, answer.stderr
+        assert "otters" in answer.stdout and "[1]" in answer.stdout
+        assert "Sources:" in answer.stdout and "a.md" in answer.stdout
+        unknown = query("ask", "otters?", "--collection", "nope")
+        assert unknown.returncode == 1 and "no collection named 'nope'" in unknown.stderr
+        bad_json = query("search", "otters", "--filter", "{nope")
+        assert bad_json.returncode == 2 and "--filter is not valid JSON" in bad_json.stderr
+        bad_filter = query("search", "otters", "--filter", '{"field": "year"}')
+        assert bad_filter.returncode == 1 and "422" in bad_filter.stderr
+        narrowed = query(
+            "search", "animals", "--filter", '{"field": "lang", "eq": "xx"}', "--top-k", "3"
+        )
+        assert narrowed.returncode == 0 and narrowed.stdout == "no results\n"
         no_key = subprocess.run(
             [*run, str(folder)], env=env, capture_output=True, text=True, timeout=60, check=False
         )

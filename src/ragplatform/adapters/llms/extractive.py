@@ -73,6 +73,14 @@ def select(
     return chosen
 
 
+def cite(sentence: Sentence) -> str:
+    """The sentence with its marker before the final punctuation: ``"It is [2]."``."""
+    text = sentence.text
+    if text[-1] in ".!?":
+        return f"{text[:-1]} [{sentence.n}]{text[-1]}"
+    return f"{text} [{sentence.n}]"
+
+
 class ExtractiveModel:
     """Answers with cited sentences from the passages; labelled ``mode: extractive``."""
 
@@ -113,7 +121,7 @@ class ExtractiveModel:
     async def stream(self, prompt: ChatPrompt) -> AsyncIterator[ChatDelta]:
         """One delta per cited sentence, then the usage."""
         picked = await self.answer(prompt)
-        pieces = [f"{s.text} [{s.n}]" for s in picked] or [NO_ANSWER]
+        pieces = [cite(s) for s in picked] or [NO_ANSWER]
         read = self.count_tokens(prompt.question) + sum(
             self.count_tokens(p.text) for p in prompt.passages
         )
