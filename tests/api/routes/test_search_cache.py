@@ -69,9 +69,7 @@ def test_metadata_changes_invalidate(api: Api, acme: TenantFixture) -> None:
     assert again["cached"] is False and again["hits"][0]["metadata"] == {"team": "zoo"}
 
 
-def test_tenants_never_share_entries(
-    api: Api, acme: TenantFixture, globex: TenantFixture
-) -> None:
+def test_tenants_never_share_entries(api: Api, acme: TenantFixture, globex: TenantFixture) -> None:
     _indexed(api, acme.owner_key)
     _indexed(api, globex.owner_key)
     mine = _search(api, acme.owner_key, query="otters")

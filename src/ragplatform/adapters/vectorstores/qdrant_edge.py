@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qdrant_edge import (
     CountRequest,
@@ -46,6 +46,7 @@ from qdrant_edge import (
 from qdrant_edge import Distance as EdgeDistance
 
 from ragplatform.adapters.vectorstores.bm25 import Bm25Encoder, SparseTerms, check_sparse
+from ragplatform.adapters.vectorstores.edge_filters import EdgeCondition, edge_condition
 from ragplatform.adapters.vectorstores.layout import (
     DENSE,
     RRF_K,
@@ -62,6 +63,9 @@ from ragplatform.adapters.vectorstores.layout import (
 )
 from ragplatform.errors import StartupError, Unavailable
 from ragplatform.ports import ChunkRecord, SearchMode, VectorHit
+
+if TYPE_CHECKING:
+    from ragplatform.retrieval.filters import MetadataFilter
 
 T = TypeVar("T")
 _RUNTIME = "Service runtime error"
@@ -83,7 +87,7 @@ def _match(key: str, value: str | int) -> FieldCondition:
     return FieldCondition(key, match=MatchValue(value))
 
 
-def _tenant(tenant_id: str, *extra: FieldCondition) -> Filter:
+def _tenant(tenant_id: str, *extra: EdgeCondition) -> Filter:
     if not tenant_id:
         raise ValueError("tenant_id must not be empty")
     return Filter(must=[_match("tenant_id", tenant_id), *extra])
@@ -266,10 +270,12 @@ class QdrantEdgeStore:
         query_dense: Sequence[float] | None,
         mode: SearchMode,
         limit: int,
+        filter: MetadataFilter | None,
     ) -> QueryRequest | None:
         """The engine query for a search, or None when nothing can match."""
+        extra = [] if filter is None else [edge_condition(filter)]
         where = _tenant(
-            tenant_id, FieldCondition("collection_id", match=MatchAny(list(collection_ids)))
+            tenant_id, FieldCondition("collection_id", match=MatchAny(list(collection_ids))), *extra
         )
         idf = SearchParams(idf=IdfParams(corpus=_tenant(tenant_id)))
         dense = None if query_dense is None else [float(v) for v in query_dense]
@@ -320,8 +326,9 @@ class QdrantEdgeStore:
         query_dense: Sequence[float] | None,
         mode: SearchMode,
         limit: int,
+        filter: MetadataFilter | None = None,
     ) -> list[VectorHit]:
-        """Best chunks of the given collections; hybrid fuses dense and BM25 (RRF) in the engine."""
+        """Best chunks of the given collections matching ``filter``; hybrid fuses in the engine."""
         if not collection_ids or limit <= 0:
             return []
         return await self._run(
@@ -332,6 +339,7 @@ class QdrantEdgeStore:
             query_dense=query_dense,
             mode=mode,
             limit=limit,
+            filter=filter,
         )
 
     async def optimize(self) -> bool:

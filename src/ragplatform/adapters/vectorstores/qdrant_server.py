@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from qdrant_client import AsyncQdrantClient, models
@@ -37,8 +37,12 @@ from ragplatform.adapters.vectorstores.layout import (
     search_depth,
     to_hit,
 )
+from ragplatform.adapters.vectorstores.qdrant_filters import qdrant_condition
 from ragplatform.errors import StartupError, Unavailable
 from ragplatform.ports import ChunkRecord, SearchMode, VectorHit
+
+if TYPE_CHECKING:
+    from ragplatform.retrieval.filters import MetadataFilter
 
 T = TypeVar("T")
 _INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
@@ -278,15 +282,18 @@ class QdrantServerStore:
         query_dense: Sequence[float] | None,
         mode: SearchMode,
         limit: int,
+        filter: MetadataFilter | None = None,
     ) -> list[VectorHit]:
-        """Best chunks of the given collections; hybrid fuses dense and BM25 (RRF) in the engine."""
+        """Best chunks of the given collections matching ``filter``; hybrid fuses in the engine."""
         if not collection_ids or limit <= 0:
             return []
+        extra = [] if filter is None else [qdrant_condition(filter)]
         where = _tenant(
             tenant_id,
             models.FieldCondition(
                 key="collection_id", match=models.MatchAny(any=list(collection_ids))
             ),
+            *extra,
         )
         idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=_tenant(tenant_id)))
         dense = None if query_dense is None else [float(v) for v in query_dense]
