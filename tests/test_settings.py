@@ -121,3 +121,29 @@ def test_env_name_skips_list_indexes() -> None:
 
 def test_explicit_log_format_wins() -> None:
     assert load_settings(env="dev", log={"format": "json"}).log_format == "json"
+
+
+def test_answer_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_ENV", "dev")
+    monkeypatch.setenv("RAG_LLM__PROVIDER", "openai")
+    monkeypatch.setenv("RAG_LLM__BASE_URL", "http://vllm:8000/v1")
+    monkeypatch.setenv("RAG_LLM__API_KEY", "sk-secret-value")
+    monkeypatch.setenv("RAG_ANSWER__MIN_RELEVANCE", "0.4")
+    monkeypatch.setenv("RAG_CACHE__TTL_S", "60")
+    settings = load_settings()
+    assert settings.llm.provider == "openai" and settings.llm.base_url == "http://vllm:8000/v1"
+    assert settings.answer.min_relevance == 0.4 and settings.cache.ttl_s == 60
+    assert "sk-secret-value" not in repr(settings)
+
+
+def test_remote_llm_needs_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_ENV", "dev")
+    monkeypatch.setenv("RAG_LLM__PROVIDER", "openai")
+    monkeypatch.setenv("RAG_LLM__TEMPERATURE", "5")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    text = "\n".join(info.value.lines)
+    assert "RAG_LLM__TEMPERATURE" in text
+    monkeypatch.delenv("RAG_LLM__TEMPERATURE")
+    with pytest.raises(SettingsError, match="RAG_LLM__BASE_URL: required"):
+        load_settings()
