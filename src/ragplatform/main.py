@@ -47,6 +47,7 @@ from ragplatform.health import DatabaseCheck, PingCheck, ReadinessCheck
 from ragplatform.jobs.runner import JobContext, JobRunner
 from ragplatform.observability.logging import configure_logging, get_logger
 from ragplatform.observability.metrics import Metrics
+from ragplatform.openai_compat import routes as openai_routes
 from ragplatform.ports import Embedder, VectorStore
 from ragplatform.retrieval.cache import ResultCache
 from ragplatform.retrieval.prompt import PromptTemplate
@@ -205,6 +206,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         documents,
         search,
         ask,
+        openai_routes,
     ):
         app.include_router(module.router)
 

@@ -173,7 +173,7 @@ class LlmSettings(BaseModel):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     max_concurrency: Annotated[int, Field(ge=1, le=256)] = 4
     threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
-        default=None, description="llama_cpp: CPU threads (unset = all cores)"
+        default=None, description="llama_cpp: CPU threads (unset = llama.cpp's default)"
     )
 
     @model_validator(mode="after")

@@ -79,12 +79,15 @@ def _build_world(api: Api, settings: Settings) -> World:
     # globex owns a collection with the same name and text: identical content must not bridge.
     globex_collection = create_collection(api.client, globex.owner_key, "acme-secret-collection")
     upload(api.client, globex.owner_key, globex_collection, {"plan.txt": ACME_TEXT})
+    # An OpenAI-compatible model id naming a collection only acme has (globex shares the other).
+    create_collection(api.client, acme.owner_key, ACME_ONLY_COLLECTION)
     world.acme_objects = {
         "user_id": user["id"],
         "key_id": key["id"],
         "job_id": document["job_id"],
         "collection_id": collection,
         "document_id": document["id"],
+        "model": f"rag/{ACME_ONLY_COLLECTION}",
     }
     world.acme_secrets = [
         user["id"],
@@ -107,6 +110,7 @@ def _build_world(api: Api, settings: Settings) -> World:
 
 
 ACME_TEXT = b"Acme launches project Nightjar in March."
+ACME_ONLY_COLLECTION = "acme-roadmap"
 
 
 def _bodies(method: str, path: str) -> list[dict[str, object] | None]:
@@ -139,6 +143,8 @@ def test_foreign_ids_are_404_on_every_route(world: World, migrated: Settings) ->
                 )
                 allowed_codes = {404} if rule.allows(_role_of(who)) else {403}
                 assert response.status_code in allowed_codes, (method, path, who, response.text)
+                if path.startswith("/v1/") and response.status_code == 404:
+                    assert response.json()["error"]["code"] == "model_not_found", response.text
                 for secret in world.acme_secrets:
                     assert secret not in response.text
                 probed += 1
@@ -267,3 +273,29 @@ def test_search_never_crosses_tenants(world: World) -> None:
         headers=bearer(world.globex.owner_key),
     )
     assert probe.status_code == 404
+
+
+def test_openai_models_never_cross_tenants(world: World) -> None:
+    client, token = world.api.client, world.globex.owner_key
+    listed = client.get("/v1/models", headers=bearer(token))
+    assert listed.status_code == 200
+    ids = {m["id"] for m in listed.json()["data"]}
+    assert world.acme_objects["model"] not in ids
+    assert "rag/acme-secret-collection" in ids, "globex's own collection of the same name"
+    question = {"role": "user", "content": "When does project Nightjar launch?"}
+    probe = client.post(
+        "/v1/chat/completions",
+        json={"model": world.acme_objects["model"], "messages": [question]},
+        headers=bearer(token),
+    )
+    assert probe.status_code == 404
+    assert probe.json()["error"]["code"] == "model_not_found"
+    for model in ("rag", "rag/acme-secret-collection"):
+        own = client.post(
+            "/v1/chat/completions",
+            json={"model": model, "messages": [question]},
+            headers=bearer(token),
+        )
+        assert own.status_code == 200, own.text
+        for secret in world.acme_secrets:
+            assert secret not in own.text

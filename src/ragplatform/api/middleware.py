@@ -3,6 +3,7 @@ headers and the request body size limit."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragplatform.api.problems import PROBLEM_MEDIA_TYPE, problem_bytes, request_id_from_scope
 from ragplatform.observability.logging import get_logger
 from ragplatform.observability.metrics import Metrics
+from ragplatform.openai_compat.errors import is_openai_path, openai_error
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -53,15 +55,21 @@ def route_template(scope: Scope) -> str:
     return _UNMATCHED
 
 
-async def send_problem(send: Send, status: int, code: str, detail: str, rid: str | None) -> None:
-    """Answer with a problem+json response directly from middleware."""
+async def send_problem(
+    send: Send, status: int, code: str, detail: str, rid: str | None, *, path: str = ""
+) -> None:
+    """Answer with a problem+json response (OpenAI's error shape under /v1) from middleware."""
+    media_type = PROBLEM_MEDIA_TYPE
     body = problem_bytes(status, code, detail, rid)
+    if is_openai_path(path):
+        status, error = openai_error(status, code, detail)
+        body, media_type = json.dumps(error).encode(), "application/json"
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-type", media_type.encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
         }
@@ -111,6 +119,7 @@ class RequestContextMiddleware:
                         "internal_error",
                         "an unexpected error occurred; quote the request_id when reporting it",
                         rid,
+                        path=str(scope.get("path", "")),
                     )
             finally:
                 self._record(scope, status, time.perf_counter() - started)
@@ -194,10 +203,11 @@ class BodySizeLimitMiddleware:
             return
         limit = self.limit_for(scope)
         rid = request_id_from_scope(scope)
+        path = str(scope.get("path", ""))
         detail = f"the request body exceeds the limit of {limit} bytes"
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await send_problem(send, 413, "payload_too_large", detail, rid)
+            await send_problem(send, 413, "payload_too_large", detail, rid, path=path)
             return
         received = 0
         rejected = False
@@ -209,7 +219,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit and not rejected:
                     rejected = True
-                    await send_problem(send, 413, "payload_too_large", detail, rid)
+                    await send_problem(send, 413, "payload_too_large", detail, rid, path=path)
                     return {"type": "http.disconnect"}
             return message
 

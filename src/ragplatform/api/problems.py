@@ -1,4 +1,7 @@
-"""RFC 9457 problem details: every error response the API sends is built here."""
+"""RFC 9457 problem details: every error response the API sends is built here.
+
+The OpenAI-compatible routes (``/v1``) get the same errors in OpenAI's error shape instead.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,12 @@ from ragplatform.db.engine import UNAVAILABLE_DETAIL
 from ragplatform.db.errors import is_unavailable
 from ragplatform.documents.parsed import UnreadableDocument
 from ragplatform.observability.logging import get_logger
+from ragplatform.openai_compat.errors import (
+    OpenAIErrorResponse,
+    is_openai_path,
+    openai_error,
+    validation_error,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:ragplatform:problem:"
@@ -125,6 +134,28 @@ def problem_response(
     )
 
 
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str | None,
+    *,
+    field_errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
+    """A problem+json response, or OpenAI's error object on the OpenAI-compatible routes."""
+    if not is_openai_path(str(request.scope.get("path", ""))):
+        rid = request_id_from_scope(request.scope)
+        return problem_response(
+            status, code, detail, rid, field_errors=field_errors, headers=headers
+        )
+    if field_errors is not None and code == "validation_error":
+        detail, param = validation_error(field_errors)
+    status, body = openai_error(status, code, detail, param=param)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def problem_bytes(status: int, code: str, detail: str, request_id: str | None) -> bytes:
     """The encoded body, for pure ASGI middleware that answers by itself."""
     return json.dumps(problem_body(status, code, detail, request_id)).encode()
@@ -152,12 +183,13 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         _log.warning("dependency_unavailable", code=exc.code, detail=exc.detail)
-    return problem_response(
+    return error_response(
+        request,
         status,
         exc.code,
         exc.detail,
-        request_id_from_scope(request.scope),
         headers=_domain_headers(exc),
+        param=getattr(exc, "param", None),
     )
 
 
@@ -179,9 +211,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         count = len(field_errors)
         code = "validation_error"
         detail = f"{count} invalid field{'s' if count != 1 else ''} in the request"
-    return problem_response(
-        422, code, detail, request_id_from_scope(request.scope), field_errors=field_errors
-    )
+    return error_response(request, 422, code, detail, field_errors=field_errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -194,12 +224,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         detail = f"method {request.method} is not allowed on {request.url.path}"
     else:
         detail = str(exc.detail)
-    return problem_response(
-        status,
-        code,
-        detail,
-        request_id_from_scope(request.scope),
-        headers=dict(exc.headers) if exc.headers else None,
+    return error_response(
+        request, status, code, detail, headers=dict(exc.headers) if exc.headers else None
     )
 
 
@@ -207,12 +233,8 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if not is_unavailable(exc):
         raise exc
     _log.warning("database_unavailable", error_type=type(exc).__name__)
-    return problem_response(
-        503,
-        "database_unavailable",
-        UNAVAILABLE_DETAIL,
-        request_id_from_scope(request.scope),
-        headers={"Retry-After": "5"},
+    return error_response(
+        request, 503, "database_unavailable", UNAVAILABLE_DETAIL, headers={"Retry-After": "5"}
     )
 
 
@@ -230,23 +252,36 @@ _GENERIC_RESPONSES = {
 }
 
 
-def declare_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make every 4xx/5xx response in the OpenAPI document a problem+json ``Problem``."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    nested = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+def _declare(components: dict[str, Any], model: type[BaseModel]) -> dict[str, str]:
+    nested = model.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(nested.pop("$defs", {}))
-    components["Problem"] = nested
+    components[model.__name__] = nested
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def declare_problem_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make every 4xx/5xx response in the OpenAPI document a problem+json ``Problem``.
+
+    Under ``/v1`` they are OpenAI's ``OpenAIErrorResponse`` as JSON instead.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem = _declare(components, Problem)
+    openai = _declare(components, OpenAIErrorResponse)
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    ref = {"$ref": "#/components/schemas/Problem"}
-    for operations in schema.get("paths", {}).values():
+    problem_content = {PROBLEM_MEDIA_TYPE: {"schema": problem}}
+    openai_content = {"application/json": {"schema": openai}}
+    for path, operations in schema.get("paths", {}).items():
+        openai_path = is_openai_path(path)
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
+            if openai_path and "422" in responses:  # the OpenAI routes send 400 instead
+                responses["400"] = responses.pop("422") | {"description": "Invalid request"}
             for status, description in _GENERIC_RESPONSES.items():
                 responses.setdefault(status, {"description": description})
             if "requestBody" in operation:
                 responses.setdefault("413", {"description": "Request body too large"})
             for status, response in responses.items():
                 if status[0] in "45":
-                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
+                    response["content"] = openai_content if openai_path else problem_content
     return schema

@@ -193,6 +193,8 @@ async def prepare_answer(
     metadata_filter: MetadataFilter | None,
     runtime: Retrieval,
     history: Sequence[ChatMessage] = (),
+    max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> PreparedAnswer:
     """Resolve collections, check the cache, retrieve and pack the context (all DB work)."""
     question = question.strip()
@@ -205,6 +207,8 @@ async def prepare_answer(
         return PreparedAnswer(start, None, runtime)
     tenant_id = str(principal.tenant_id)
     k = top_k or runtime.answer.top_k
+    budget = min(max_tokens or runtime.llm.max_answer_tokens, runtime.llm.max_answer_tokens)
+    heat = runtime.llm.temperature if temperature is None else temperature
     key = cache_key(
         "ask",
         tenant_id=tenant_id,
@@ -215,6 +219,8 @@ async def prepare_answer(
             "filter": filter,
             "history": [(m.role, normalise_text(m.content)) for m in history],
             "model": chat.name,
+            "max_tokens": budget,
+            "temperature": heat,
             "template": runtime.template.version,
             "min_relevance": runtime.answer.min_relevance,
         },
@@ -251,7 +257,7 @@ async def prepare_answer(
         history=history,
         chat=chat,
         template=runtime.template,
-        max_answer_tokens=runtime.llm.max_answer_tokens,
+        max_answer_tokens=budget,
     )
     await session.commit()  # release the connection before a long generation
     if not packed.passages:
@@ -263,8 +269,8 @@ async def prepare_answer(
         messages=runtime.template.render(
             question=question, passages=packed.passages, history=packed.history
         ),
-        max_tokens=runtime.llm.max_answer_tokens,
-        temperature=runtime.llm.temperature,
+        max_tokens=budget,
+        temperature=heat,
     )
     return PreparedAnswer(AnswerStart(citations, chat.mode, chat.name), prompt, runtime, key)
 

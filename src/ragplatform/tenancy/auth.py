@@ -31,8 +31,7 @@ async def authenticate(session: AsyncSession, *, token: str, auth: AuthSettings)
     )
 
 
-async def _active_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
-    tenant = await session.get(Tenant, tenant_id)
+def _check_tenant(tenant: Tenant | None) -> Tenant:
     if tenant is None or tenant.status == "deleting":
         raise Unauthenticated("the credential is no longer valid", code="invalid_credential")
     if tenant.status == "suspended":
@@ -40,21 +39,26 @@ async def _active_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
     return tenant
 
 
+async def _active_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
+    return _check_tenant(await session.get(Tenant, tenant_id))
+
+
 async def _from_api_key(session: AsyncSession, token: str) -> Principal:
     now = datetime.now(UTC)
-    candidates = (
-        await session.scalars(
-            select(ApiKey).where(
-                ApiKey.prefix == keys.display_prefix(token), ApiKey.revoked_at.is_(None)
-            )
+    rows = (
+        await session.execute(
+            select(ApiKey, Tenant)
+            .outerjoin(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.prefix == keys.display_prefix(token), ApiKey.revoked_at.is_(None))
         )
     ).all()
-    key = next((k for k in candidates if keys.verify(token, k.key_hash)), None)
-    if key is None or (key.expires_at is not None and key.expires_at <= now):
+    match = next(((k, t) for k, t in rows if keys.verify(token, k.key_hash)), None)
+    if match is None or (match[0].expires_at is not None and match[0].expires_at <= now):
         raise Unauthenticated(_INVALID_KEY, code="invalid_credential")
+    key, tenant = match
     slug = None
-    if key.tenant_id is not None:
-        slug = (await _active_tenant(session, key.tenant_id)).slug
+    if key.tenant_id is not None:  # one query: the key and its tenant
+        slug = _check_tenant(tenant).slug
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
         await session.commit()

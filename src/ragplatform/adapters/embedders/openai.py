@@ -5,45 +5,38 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import random
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from ragplatform.adapters.embedders.batching import Coalescer
 from ragplatform.adapters.embedders.cache import EmbeddingCache
+from ragplatform.adapters.http_retry import (
+    CONFIG_STATUSES,
+    MESSAGE_LIMIT,
+    RetryPolicy,
+    parse_retry_after,
+    upstream_message,
+)
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.settings import EmbeddingSettings
 
 DEFAULT_MAX_TOKENS = 512
 PING_TIMEOUT_S = 5.0
 DEFAULT_RETRY_AFTER_S = 5
-MESSAGE_LIMIT = 300
-# Statuses that mean the deployment is misconfigured (key, URL, model), not the caller's input.
-CONFIG_STATUSES = frozenset({401, 403, 404, 405, 407})
 BYTES_PER_TOKEN = 3
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter; ``Retry-After`` is honoured up to a cap."""
-
-    backoff_s: float = 0.5
-    max_backoff_s: float = 8.0
-    max_retry_after_s: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``attempt + 1``."""
-        ceiling = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-        backoff = random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-        if retry_after is None:
-            return backoff
-        return max(backoff, min(retry_after, self.max_retry_after_s))
+__all__ = [  # the retry helpers moved to http_retry; re-exported for existing importers
+    "CONFIG_STATUSES",
+    "MESSAGE_LIMIT",
+    "OpenAIEmbedder",
+    "RetryPolicy",
+    "approximate_tokens",
+    "parse_retry_after",
+    "upstream_message",
+]
 
 
 def approximate_tokens(text: str) -> int:
@@ -53,45 +46,6 @@ def approximate_tokens(text: str) -> int:
     English text, so this overestimates and chunks sized by it stay within the model's limit.
     """
     return math.ceil(len(text.encode("utf-8", "surrogatepass")) / BYTES_PER_TOKEN)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def upstream_message(response: httpx.Response, secret: str | None = None) -> str:
-    """The error message of an upstream response: one line, trimmed, secrets masked."""
-    message: Any = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        if not isinstance(message, str):
-            message = body.get("message") or body.get("detail")
-    if not isinstance(message, str) or not message.strip():
-        message = response.text or response.reason_phrase or f"HTTP {response.status_code}"
-    line = " ".join(str(message).split())
-    if secret:
-        line = line.replace(secret, "***")
-    if len(line) > MESSAGE_LIMIT:
-        line = line[: MESSAGE_LIMIT - 1] + "…"
-    return line
 
 
 def _normalised(values: Any) -> array[float]:
