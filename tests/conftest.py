@@ -15,6 +15,8 @@ from ragplatform.settings import Settings
 from tests.platform import ADMIN_KEY, Api, TenantFixture, make_tenant
 from tests.support import make_settings, migrate_to_head, shared_embedder, throwaway_postgres
 
+pytest_plugins = ["tests.llm_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _shared_model(monkeypatch: pytest.MonkeyPatch) -> None:

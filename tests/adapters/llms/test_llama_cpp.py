@@ -19,7 +19,7 @@ from ragplatform.adapters.llms.llama_cpp import (
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.ports import ChatDelta, ChatMessage, ChatModel, ChatPrompt, ChatUsage
 from ragplatform.settings import LlmSettings
-from tests.adapters.llms.conftest import LLAMA_CPP_MISSING
+from tests.llm_fixtures import LLAMA_CPP_MISSING
 
 COUNTING = "Count from 1 to 1000, separated by commas."
 

@@ -16,8 +16,8 @@ from ragplatform.adapters.llms.openai import OpenAIChatModel
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.ports import ChatDelta, ChatMessage, ChatModel, ChatPrompt, ChatUsage
 from ragplatform.settings import LlmSettings
-from tests.adapters.llms.conftest import ChatServer
 from tests.adapters.llms.server import Reply, closed_port
+from tests.llm_fixtures import ChatServer
 
 FAST = RetryPolicy(backoff_s=0.001, max_backoff_s=0.01, max_retry_after_s=0.3)
 SECRET = "sk-test-secret-value-1234"

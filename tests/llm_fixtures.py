@@ -1,4 +1,5 @@
-"""Fixtures: real OpenAI-compatible chat servers (scripted, and on the real SmolLM2 model)."""
+"""Fixtures (a plugin of tests/conftest.py): real OpenAI-compatible chat servers, scripted and on
+the real SmolLM2 model."""
 
 from __future__ import annotations
 
