@@ -8,20 +8,20 @@ import platform
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
 from pydantic import ValidationError
 
 from ragplatform import __version__
+from ragplatform.cli_support import fail, settings_or_exit
 from ragplatform.db.engine import Database, redact_url
 from ragplatform.errors import StartupError
+from ragplatform.evaluation.command import eval_command
 from ragplatform.settings import (
     Settings,
-    SettingsError,
     describe_validation_error,
-    load_settings,
 )
 
 T = TypeVar("T")
@@ -43,20 +43,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(migrate_app, name="migrate")
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one line to stderr and exit."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit(**overrides: Any) -> Settings:
-    """Load settings; bad values print one line each and exit with status 2."""
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        for line in exc.lines:
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(2) from None
+app.command("eval")(eval_command)
 
 
 def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json as json_module
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+RETRIES = 5
+MAX_RETRY_WAIT_S = 10.0
 
 
 class ApiError(Exception):
@@ -43,20 +47,33 @@ class ApiClient:
                 raise ApiError(response.status_code, "error", response.text[:200]) from None
         return response.json() if response.content else None
 
+    def _send(self, send: Callable[[], httpx.Response]) -> Any:
+        """``send()`` again while the server answers 429/503, after its Retry-After."""
+        for attempt in range(RETRIES + 1):
+            response = send()
+            if response.status_code not in (429, 503) or attempt == RETRIES:
+                break
+            delay = response.headers.get("retry-after", "")
+            time.sleep(min(float(delay) if delay.isdigit() else 1.0, MAX_RETRY_WAIT_S))
+        return self._check(response)
+
     def get(self, path: str, **params: Any) -> Any:
         """GET a JSON resource."""
-        return self._check(
-            self.http.get(path, params={k: v for k, v in params.items() if v is not None})
-        )
+        query = {k: v for k, v in params.items() if v is not None}
+        return self._send(lambda: self.http.get(path, params=query))
 
     def post(self, path: str, json: Any = None) -> Any:
         """POST JSON."""
-        return self._check(self.http.post(path, json=json))
+        return self._send(lambda: self.http.post(path, json=json))
 
     def upload(self, path: str, file: Path) -> Any:
         """POST one file as multipart."""
-        with file.open("rb") as handle:
-            return self._check(self.http.post(path, files={"files": (file.name, handle)}))
+
+        def send() -> httpx.Response:
+            with file.open("rb") as handle:
+                return self.http.post(path, files={"files": (file.name, handle)})
+
+        return self._send(send)
 
     def collection_id(self, name: str, *, create: bool) -> str:
         """The id of the collection called ``name`` (created when missing and ``create``)."""

@@ -35,7 +35,7 @@ class DatabaseSettings(BaseModel):
     pool_size: Annotated[int, Field(ge=1, le=500)] = 10
     max_overflow: Annotated[int, Field(ge=0, le=500)] = 10
     connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
-    busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 5_000
+    busy_timeout_ms: Annotated[int, Field(ge=0, le=600_000)] = 30_000
     echo: bool = False
 
     @field_validator("url")
@@ -148,6 +148,9 @@ class VectorSettings(BaseModel):
     backend: Literal["qdrant"] = "qdrant"
     qdrant_url: str | None = Field(default=None, description="unset = embedded Qdrant Edge")
     qdrant_api_key: SecretStr | None = None
+    fusion: Literal["rrf", "dbsf"] = Field(
+        default="rrf", description="Hybrid fusion: reciprocal rank or distribution-based score"
+    )
     collection_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")] = "ragplatform"
     indexing_threshold_kb: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
         default=20_000,

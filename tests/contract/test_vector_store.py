@@ -373,7 +373,11 @@ CORPUS = {
 }
 
 
-async def test_ranking_sanity_with_the_real_model(store: VectorStore, encode: Encode) -> None:
+@pytest.mark.parametrize("fusion", ["rrf", "dbsf"])
+async def test_ranking_sanity_with_the_real_model(
+    store: VectorStore, encode: Encode, fusion: str
+) -> None:
+    store.fusion = fusion  # type: ignore[attr-defined]  # both Qdrant adapters fuse either way
     names = list(CORPUS)
     vectors = encode([CORPUS[n] for n in names])
     await store.upsert(

@@ -149,3 +149,35 @@ async def test_get_job_is_tenant_scoped(db: Database) -> None:
 
         with pytest.raises(NotFound):
             await service.get_job(session, principal=owner_b, job_id=job.id)
+
+
+async def test_a_locked_database_does_not_lose_the_outcome(migrated: Settings) -> None:
+    """The outcome is recorded once the lock is gone, not dropped (the job would hang)."""
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    settings = migrated.model_copy(
+        update={"database": migrated.database.model_copy(update={"busy_timeout_ms": 20})}
+    )
+    database = Database(settings.database_url, settings.database)
+    path = make_url(settings.database_url).database
+    assert path is not None
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        job_id = await _enqueue(database, "locks")
+
+        async def take_the_lock(ctx: JobContext, job: Job) -> None:
+            locker.execute("BEGIN IMMEDIATE")  # another process writing for a while
+            asyncio.get_running_loop().call_later(0.4, locker.rollback)
+
+        runner = _runner(database, settings, {"locks": take_the_lock})
+        await runner.start()
+        try:
+            job = await _wait_done(database, job_id)
+        finally:
+            await runner.stop()
+        assert job.status == "succeeded" and job.attempts == 1
+    finally:
+        locker.close()
+        await database.dispose()

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragplatform.db.engine import Database
+from ragplatform.errors import Unavailable
 from ragplatform.jobs import service
 from ragplatform.jobs.models import Job
 from ragplatform.observability.logging import get_logger
 from ragplatform.settings import Settings
 
 _log = get_logger("ragplatform.jobs")
+FINISH_ATTEMPTS = 8
 
 
 class PermanentJobError(Exception):
@@ -114,6 +116,26 @@ class JobRunner:
         finally:
             self._slots.release()
 
+    async def _finish(
+        self, job: Job, *, status: str, error: str | None, retry: float | None, log: Any
+    ) -> None:
+        """Record the outcome, retrying while the database is briefly unavailable.
+
+        Were it lost, the job would stay ``running`` until the next start resumes it.
+        """
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                async with self.context.db.session() as session:
+                    await service.finish(
+                        session, job_id=job.id, status=status, error=error, retry_in_s=retry
+                    )
+                return
+            except Unavailable:
+                if attempt == FINISH_ATTEMPTS - 1:
+                    log.exception("job_finish_failed")
+                    return
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+
     async def _execute(self, job: Job) -> None:
         log = _log.bind(job_id=str(job.id), kind=job.kind, attempt=job.attempts)
         handler = self.handlers.get(job.kind)
@@ -137,10 +159,7 @@ class JobRunner:
                     retry = self.base_backoff_s * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)  # noqa: S311
                 else:
                     status = "failed"
-        async with self.context.db.session() as session:
-            await service.finish(
-                session, job_id=job.id, status=status, error=error, retry_in_s=retry
-            )
+        await self._finish(job, status=status, error=error, retry=retry, log=log)
         if retry is not None:
             self._wake.set()
         log.info("job_finished" if retry is None else "job_retry_scheduled", status=status)

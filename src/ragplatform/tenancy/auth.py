@@ -6,15 +6,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragplatform.errors import PermissionDenied, Unauthenticated
+from ragplatform.observability.logging import get_logger
 from ragplatform.settings import AuthSettings
 from ragplatform.tenancy import keys, tokens
 from ragplatform.tenancy.models import ApiKey, RevokedToken, Tenant, User
 from ragplatform.tenancy.principal import Principal
 from ragplatform.tenancy.roles import Role
 
+_log = get_logger("ragplatform.auth")
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 _INVALID_KEY = "the API key is invalid, revoked or expired"
 
@@ -29,6 +32,16 @@ async def authenticate(session: AsyncSession, *, token: str, auth: AuthSettings)
         "unrecognised credential: send 'Authorization: Bearer <rag_… API key or access token>'",
         code="invalid_credential",
     )
+
+
+async def _touch(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> None:
+    """Record ``last_used_at``: best effort, a busy database must not fail the request."""
+    try:
+        await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        await session.commit()
+    except OperationalError:
+        await session.rollback()
+        _log.info("api_key_last_used_skipped", key_id=str(key_id))
 
 
 def _check_tenant(tenant: Tenant | None) -> Tenant:
@@ -60,8 +73,7 @@ async def _from_api_key(session: AsyncSession, token: str) -> Principal:
     if key.tenant_id is not None:  # one query: the key and its tenant
         slug = _check_tenant(tenant).slug
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-        await session.commit()
+        await _touch(session, key.id, now)
     return Principal(
         kind="api_key",
         id=key.id,

@@ -23,6 +23,7 @@ async def build_vector_store(settings: Settings, *, model: str, dimension: int) 
                 collection_prefix=vector.collection_prefix,
                 model=model,
                 dimension=dimension,
+                fusion=vector.fusion,
             )
         case "qdrant":
             from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
@@ -38,4 +39,5 @@ async def build_vector_store(settings: Settings, *, model: str, dimension: int) 
                 path,
                 dimension=dimension,
                 indexing_threshold_kb=vector.indexing_threshold_kb,
+                fusion=vector.fusion,
             )

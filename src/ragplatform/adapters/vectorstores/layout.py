@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ragplatform.ports import ChunkRecord, VectorHit
 
@@ -15,6 +15,8 @@ DENSE = "dense"
 SPARSE = "bm25"
 CHUNK_ID = "chunk_id"
 RRF_K = 60
+# How hybrid fuses its dense and BM25 candidates: reciprocal rank, or distribution-based score.
+FusionMethod = Literal["rrf", "dbsf"]
 UPSERT_BATCH = 256
 # Point ids are derived from (tenant, chunk id), so two tenants may use identical chunk ids.
 _POINT_NAMESPACE = uuid.UUID("6f1c8a52-3c0e-4d7e-9b64-0d5f2b7e9a11")

@@ -52,6 +52,7 @@ from ragplatform.adapters.vectorstores.layout import (
     RRF_K,
     SPARSE,
     UPSERT_BATCH,
+    FusionMethod,
     check_tenant,
     chunk_payload,
     dense_values,
@@ -136,8 +137,10 @@ class QdrantEdgeStore:
         dimension: int,
         encoder: Bm25Encoder | None = None,
         batch_size: int = UPSERT_BATCH,
+        fusion: FusionMethod = "rrf",
     ) -> None:
         self.path = path
+        self.fusion = fusion
         self.dimension = dimension
         self.batch_size = batch_size
         self._shard = shard
@@ -146,7 +149,14 @@ class QdrantEdgeStore:
         self._closed = False
 
     @classmethod
-    def open(cls, path: Path, *, dimension: int, indexing_threshold_kb: int) -> QdrantEdgeStore:
+    def open(
+        cls,
+        path: Path,
+        *,
+        dimension: int,
+        indexing_threshold_kb: int,
+        fusion: FusionMethod = "rrf",
+    ) -> QdrantEdgeStore:
         """Create or load the shard at ``path`` and its payload indexes."""
         shard = _open_shard(path, _config(dimension, indexing_threshold_kb))
         try:
@@ -157,7 +167,7 @@ class QdrantEdgeStore:
         except Exception:
             shard.close()
             raise
-        return cls(shard, path=path, dimension=dimension)
+        return cls(shard, path=path, dimension=dimension, fusion=fusion)
 
     @staticmethod
     def path_for(data_dir: Path, *, collection_prefix: str, model: str, dimension: int) -> Path:
@@ -306,10 +316,15 @@ class QdrantEdgeStore:
         return QueryRequest(
             limit=limit,
             prefetches=prefetches,
-            query=Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # stubs omit Fusion's variants
+            query=self._fusion(),
             filter=where,
             with_payload=True,
         )
+
+    def _fusion(self) -> Any:
+        """The engine's fusion query (the stubs omit Fusion's variants, hence Any)."""
+        fusion: Any = Fusion
+        return fusion.Dbsf() if self.fusion == "dbsf" else fusion.Rrf(k=RRF_K)
 
     def _search(self, **kwargs: Any) -> list[VectorHit]:
         request = self._request(**kwargs)

@@ -28,6 +28,7 @@ from ragplatform.adapters.vectorstores.layout import (
     RRF_K,
     SPARSE,
     UPSERT_BATCH,
+    FusionMethod,
     check_tenant,
     chunk_payload,
     dense_values,
@@ -99,8 +100,10 @@ class QdrantServerStore:
         dimension: int,
         encoder: Bm25Encoder | None = None,
         batch_size: int = UPSERT_BATCH,
+        fusion: FusionMethod = "rrf",
     ) -> None:
         self.client = client
+        self.fusion = fusion
         self.collection_name = collection_name
         self.dimension = dimension
         self.batch_size = batch_size
@@ -109,10 +112,15 @@ class QdrantServerStore:
 
     @classmethod
     async def open(
-        cls, client: AsyncQdrantClient, *, collection_name: str, dimension: int
+        cls,
+        client: AsyncQdrantClient,
+        *,
+        collection_name: str,
+        dimension: int,
+        fusion: FusionMethod = "rrf",
     ) -> QdrantServerStore:
         """Wrap an existing client and create the collection and its indexes when missing."""
-        store = cls(client, collection_name=collection_name, dimension=dimension)
+        store = cls(client, collection_name=collection_name, dimension=dimension, fusion=fusion)
         await store.ensure_collection()
         return store
 
@@ -126,12 +134,13 @@ class QdrantServerStore:
         collection_prefix: str,
         model: str,
         dimension: int,
+        fusion: FusionMethod = "rrf",
     ) -> QdrantServerStore:
         """Connect to the server at ``url`` and open ``<prefix>_<model>_<dim>``."""
         client = AsyncQdrantClient(url=url, api_key=api_key, timeout=max(1, round(timeout_s)))
         name = physical_name(collection_prefix, model, dimension)
         try:
-            return await cls.open(client, collection_name=name, dimension=dimension)
+            return await cls.open(client, collection_name=name, dimension=dimension, fusion=fusion)
         except BaseException:
             await client.close()
             raise
@@ -322,7 +331,12 @@ class QdrantServerStore:
                 )
             if not prefetch:
                 return []
-            kwargs = {"prefetch": prefetch, "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K))}
+            fused: models.Query = (
+                models.FusionQuery(fusion=models.Fusion.DBSF)
+                if self.fusion == "dbsf"
+                else models.RrfQuery(rrf=models.Rrf(k=RRF_K))
+            )
+            kwargs = {"prefetch": prefetch, "query": fused}
         response = await self._call(
             self.client.query_points(
                 self.collection_name, query_filter=where, limit=limit, with_payload=True, **kwargs
