@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -87,7 +89,19 @@ async def _retrieval(
         answer=settings.answer,
         llm=settings.llm,
         metrics=metrics,
+        fingerprint=_fingerprint(settings, embedder.model_name, chat.name),
     )
+
+
+def _fingerprint(settings: Settings, embedding_model: str, chat_model: str) -> str:
+    """A digest of the settings that shape search results and answers (cache keys use it)."""
+    shaping = {
+        "vector": [settings.vector.backend, settings.vector.fusion, settings.vector.qdrant_url],
+        "models": [embedding_model, chat_model],
+        "llm": settings.llm.model_dump(include={"context_tokens", "max_answer_tokens"}),
+        "answer": settings.answer.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -> Any:

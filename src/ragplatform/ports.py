@@ -63,8 +63,14 @@ class Embedder(Protocol):
         """Tokens ``text`` occupies for this model (no special tokens)."""
         ...
 
-    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """One normalised vector per text, in order; off the event loop, batched."""
+    async def embed_documents(
+        self, texts: Sequence[str], *, cached: bool = True
+    ) -> list[list[float]]:
+        """One normalised vector per text, in order; off the event loop, batched.
+
+        ``cached=False`` bypasses the process-wide cache (texts a caller sent, which must not
+        reveal by timing what other tenants embedded).
+        """
         ...
 
     async def embed_query(self, text: str) -> list[float]:

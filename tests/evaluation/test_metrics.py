@@ -42,3 +42,11 @@ def test_means_over_every_judged_query() -> None:
     assert scores.mrr_10 == pytest.approx((1 + 0.5 + 0) / 3)
     assert scores.queries == 3
     assert scores.as_dict()["ndcg@10"] == round((q1 + q2) / 3, 4)
+
+
+def test_duplicate_contents_are_aliases() -> None:
+    from ragplatform.evaluation.beir import Doc
+    from ragplatform.evaluation.runner import content_aliases
+
+    corpus = [Doc("a", "T", "x"), Doc("b/c", "T", "x"), Doc("d", "T", "y")]
+    assert content_aliases(corpus) == {"a": ("a", "b/c"), "b/c": ("a", "b/c")}

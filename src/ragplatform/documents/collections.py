@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -200,3 +200,12 @@ async def document_count(session: AsyncSession, *, collection_id: uuid.UUID) -> 
         select(func.count()).select_from(Document).where(Document.collection_id == collection_id)
     )
     return int(count or 0)
+
+
+async def bump_collection(session: AsyncSession, collection_id: uuid.UUID) -> None:
+    """``version = version + 1`` in SQL: concurrent bumps never collapse into one."""
+    await session.execute(
+        update(Collection)
+        .where(Collection.id == collection_id)
+        .values(version=Collection.version + 1)
+    )

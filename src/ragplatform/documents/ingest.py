@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import update
 
 from ragplatform.documents.chunking import chunk_document, chunk_id
-from ragplatform.documents.models import Collection, Document
+from ragplatform.documents.collections import bump_collection
+from ragplatform.documents.models import Document
 from ragplatform.documents.parsed import Chunk, UnreadableDocument
 from ragplatform.documents.parsers import parse
 from ragplatform.jobs import service as jobs
@@ -120,6 +121,7 @@ async def run_ingestion(ctx: JobContext, job: Job) -> None:
         tenant_id=tenant_id,
         version=version,
         chunk_count=len(records),
+        indexed_metadata=meta["metadata"],
     )
 
 
@@ -168,6 +170,7 @@ async def _switch_version(
     tenant_id: uuid.UUID,
     version: int,
     chunk_count: int,
+    indexed_metadata: dict[str, Any],
 ) -> None:
     """Point the document at the new chunks in one commit, then drop the old ones."""
     async with ctx.db.session() as session:
@@ -181,9 +184,13 @@ async def _switch_version(
             return  # a newer version is queued; its job cleans up
         doc.status, doc.error = "ready", None
         doc.indexed_version, doc.chunk_count = version, chunk_count
-        collection = await session.get(Collection, collection_id)
-        if collection is not None:
-            collection.version += 1
+        if dict(doc.doc_metadata) != indexed_metadata:  # PATCHed while this version was built
+            await ctx.vectors.set_document_metadata(
+                tenant_id=str(tenant_id),
+                document_id=str(document_id),
+                metadata=dict(doc.doc_metadata),
+            )
+        await bump_collection(session, collection_id)
         await session.commit()
     await ctx.vectors.delete_document(
         tenant_id=str(tenant_id), document_id=str(document_id), except_version=version

@@ -12,7 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragplatform.db.pagination import Page, paginate
-from ragplatform.documents.collections import readable_collection, writable_collection
+from ragplatform.documents.collections import (
+    bump_collection,
+    readable_collection,
+    writable_collection,
+)
 from ragplatform.documents.models import Collection, Document
 from ragplatform.documents.schemas import ChunkOut, ChunkPage, UploadedDocument
 from ragplatform.documents.sniff import sanitize_filename, sniff
@@ -261,12 +265,6 @@ async def list_chunks(
     return ChunkPage(items=items, next_offset=offset + limit if len(hits) > limit else None)
 
 
-async def _bump(session: AsyncSession, collection_id: uuid.UUID) -> None:
-    collection = await session.get(Collection, collection_id)
-    if collection is not None:
-        collection.version += 1
-
-
 async def update_metadata(
     session: AsyncSession,
     *,
@@ -283,7 +281,7 @@ async def update_metadata(
         tenant_id=str(doc.tenant_id), document_id=str(doc.id), metadata=metadata
     )
     doc.doc_metadata = metadata
-    await _bump(session, doc.collection_id)
+    await bump_collection(session, doc.collection_id)
     await session.commit()
     return doc
 
@@ -302,7 +300,7 @@ async def delete_document(
     await writable_collection(session, principal=principal, collection_id=doc.collection_id)
     await vectors.delete_document(tenant_id=str(doc.tenant_id), document_id=str(doc.id))
     await session.delete(doc)
-    await _bump(session, doc.collection_id)
+    await bump_collection(session, doc.collection_id)
     audit.record(
         session,
         action="document.deleted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,15 @@ class ModeResult:
 
     mode: str
     scores: Scores
+
+
+def content_aliases(corpus: Sequence[Doc]) -> dict[str, tuple[str, ...]]:
+    """Each id whose content another document repeats -> every id with that content."""
+    groups: dict[str, list[str]] = {}
+    for doc in corpus:
+        key = hashlib.sha256(doc.content().encode()).hexdigest()
+        groups.setdefault(key, []).append(doc.id)
+    return {i: tuple(ids) for ids in groups.values() if len(ids) > 1 for i in ids}
 
 
 async def find_collection(http: httpx.AsyncClient, key: str, name: str) -> str | None:
@@ -78,7 +88,11 @@ async def ingest(
     collection = (await call(http, key, "POST", "/api/v1/collections", json={"name": name}))["id"]
     for start in range(0, len(corpus), UPLOAD_BATCH):
         batch = corpus[start : start + UPLOAD_BATCH]
-        files = [("files", (f"{d.id}.txt", d.content().encode())) for d in batch]
+        # Names by position: ids may hold characters a filename cannot (``AC/DC``).
+        files = [
+            ("files", (f"doc-{start + i:08d}.txt", d.content().encode()))
+            for i, d in enumerate(batch)
+        ]
         metadata = json.dumps([{"beir_id": d.id} for d in batch])
         path = f"/api/v1/collections/{collection}/documents"
         await call(http, key, "POST", path, files=files, data={"metadata": metadata})
@@ -105,9 +119,15 @@ async def run_queries(
     mode: str,
     top_k: int,
     advance: Progress,
+    aliases: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """``{query id: {doc id: score}}``: each document scored by its best chunk."""
+    """``{query id: {doc id: score}}``: each document scored by its best chunk.
+
+    Documents with identical content are stored once (uploads are deduplicated by sha256), so
+    a hit on one counts for every id in ``aliases`` with the same content.
+    """
     limit = asyncio.Semaphore(SEARCH_CONCURRENCY)
+    aliases = aliases or {}
     run: dict[str, dict[str, float]] = {}
 
     async def one(query_id: str, text: str) -> None:
@@ -117,7 +137,8 @@ async def run_queries(
         scores: dict[str, float] = {}
         for hit in result["hits"]:
             doc = str(hit["metadata"].get("beir_id") or hit["document_id"])
-            scores[doc] = max(scores.get(doc, float("-inf")), float(hit["score"]))
+            for same in aliases.get(doc, (doc,)):
+                scores[same] = max(scores.get(same, float("-inf")), float(hit["score"]))
         run[query_id] = scores
         advance(1)
 
@@ -137,6 +158,7 @@ async def evaluate_modes(
 ) -> list[ModeResult]:
     """The metrics of each mode over the dataset's judged queries."""
     results = []
+    aliases = content_aliases(dataset.corpus)
     for mode in modes:
         run = await run_queries(
             http,
@@ -146,6 +168,7 @@ async def evaluate_modes(
             mode=mode,
             top_k=top_k,
             advance=advance,
+            aliases=aliases,
         )
         results.append(ModeResult(mode, evaluate(run, dataset.qrels)))
     return results

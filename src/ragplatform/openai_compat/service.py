@@ -9,6 +9,7 @@ grounding, citation and "I don't know" rules (and ignoring them keeps the answer
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import time
@@ -280,7 +281,7 @@ async def create_embeddings(*, request: EmbeddingRequest, embedder: Embedder) ->
             code="unsupported_dimensions",
         )
     texts = request.texts()
-    tokens = [embedder.count_tokens(text) for text in texts]
+    tokens = await asyncio.to_thread(lambda: [embedder.count_tokens(text) for text in texts])
     for i, count in enumerate(tokens):
         if count > embedder.max_tokens:
             raise InvalidParam(
@@ -289,7 +290,7 @@ async def create_embeddings(*, request: EmbeddingRequest, embedder: Embedder) ->
                 param="input",
                 code="context_length_exceeded",
             )
-    vectors = await embedder.embed_documents(texts)
+    vectors = await embedder.embed_documents(texts, cached=False)
     return EmbeddingList(
         data=[
             Embedding(index=i, embedding=_encode(v, request.encoding_format))

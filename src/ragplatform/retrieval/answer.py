@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -201,6 +202,7 @@ async def prepare_answer(
     if not question:
         raise InvalidInput("the question is empty", code="empty_question")
     collections = await readable_collections(session, principal=principal, wanted=collection_ids)
+    await session.commit()  # nothing held while embedding, retrieving or generating
     chat = runtime.chat
     start = AnswerStart([], chat.mode, chat.name)
     if not collections:
@@ -222,13 +224,13 @@ async def prepare_answer(
             "max_tokens": budget,
             "temperature": heat,
             "template": runtime.template.version,
-            "min_relevance": runtime.answer.min_relevance,
         },
+        config=runtime.fingerprint,
     )
     cached = await runtime.results.get("ask", key, AskResponse)
     if cached is not None:
         return PreparedAnswer(start, None, runtime, key, cached)
-    dense = await runtime.queries.embed(question)
+    dense = await runtime.queries.embed(question, tenant_id=tenant_id)
     ids = [c.id for c in collections]
     relevant = await _relevant(
         tenant_id=tenant_id,
@@ -251,7 +253,8 @@ async def prepare_answer(
             runtime=runtime,
             dense=dense,
         )
-    packed = pack_context(
+    packed = await asyncio.to_thread(
+        pack_context,
         hits,
         question=question,
         history=history,
@@ -259,7 +262,7 @@ async def prepare_answer(
         template=runtime.template,
         max_answer_tokens=budget,
     )
-    await session.commit()  # release the connection before a long generation
+    await session.commit()  # the version check above began a new transaction
     if not packed.passages:
         return PreparedAnswer(start, None, runtime, key)
     citations = [_citation(p.n, hit) for p, hit in zip(packed.passages, packed.hits, strict=True)]

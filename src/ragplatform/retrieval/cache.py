@@ -28,12 +28,22 @@ def normalise_text(text: str) -> str:
 
 
 def cache_key(
-    kind: str, *, tenant_id: str, collections: Sequence[CollectionRef], request: Mapping[str, Any]
+    kind: str,
+    *,
+    tenant_id: str,
+    collections: Sequence[CollectionRef],
+    request: Mapping[str, Any],
+    config: str = "",
 ) -> str:
-    """``<kind>:<tenant>:<sha256>`` over the collections' versions and the request."""
+    """``<kind>:<tenant>:<sha256>`` over the collections' versions, the request and ``config``.
+
+    ``config`` fingerprints the settings that shape results (fusion, models, answer settings),
+    so entries kept in Redis across a restart never answer for another configuration.
+    """
     material = {
         "collections": sorted((c.id, c.version) for c in collections),
         "request": request,
+        "config": config,
     }
     digest = hashlib.sha256(
         json.dumps(material, sort_keys=True, separators=(",", ":"), default=str).encode()

@@ -32,15 +32,15 @@ class QueryEmbeddings:
         self._enabled = enabled
         self._metrics = metrics
 
-    def _key(self, text: str) -> str:
+    def _key(self, tenant_id: str, text: str) -> str:
         digest = hashlib.sha256(f"{self._embedder.model_name}\x1f{text}".encode()).hexdigest()
-        return f"v1:qemb:{digest}"
+        return f"v1:qemb:{tenant_id}:{digest}"
 
-    async def embed(self, text: str) -> list[float]:
-        """The normalised query vector of ``text``; the time spent is the ``embed_query`` stage."""
+    async def embed(self, text: str, *, tenant_id: str) -> list[float]:
+        """The normalised query vector of ``text``, cached per tenant (stage ``embed_query``)."""
         text = normalise_text(text)
         started = time.perf_counter()
-        key = self._key(text)
+        key = self._key(tenant_id, text)
         raw = await self._cache.get(key) if self._enabled else None
         vector = None
         if raw is not None and len(raw) == 4 * self._embedder.dimension:
@@ -69,6 +69,7 @@ class Retrieval:
     answer: AnswerSettings
     llm: LlmSettings
     metrics: Metrics | None = None
+    fingerprint: str = ""
 
     def observe(self, stage: str, seconds: float) -> None:
         """Time a read stage (embed_query, retrieve, generate, ...)."""

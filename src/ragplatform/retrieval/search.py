@@ -55,7 +55,7 @@ async def retrieve(
     if not collections:
         return []
     if dense is None and mode != "keyword":
-        dense = await runtime.queries.embed(query)
+        dense = await runtime.queries.embed(query, tenant_id=tenant_id)
     started = time.perf_counter()
     raw = await runtime.vectors.search(
         tenant_id=tenant_id,
@@ -77,6 +77,7 @@ async def search(
     collections = await readable_collections(
         session, principal=principal, wanted=request.collection_ids
     )
+    await session.commit()  # no transaction (or pooled connection) held while embedding
     if not collections:
         return SearchResponse(mode=request.mode, hits=[])
     tenant_id = str(principal.tenant_id)
@@ -91,6 +92,7 @@ async def search(
             "filter": request.filter,
             "score_threshold": request.score_threshold,
         },
+        config=runtime.fingerprint,
     )
     cached = await runtime.results.get("search", key, SearchResponse)
     if cached is not None:

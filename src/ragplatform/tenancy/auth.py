@@ -72,9 +72,7 @@ async def _from_api_key(session: AsyncSession, token: str) -> Principal:
     slug = None
     if key.tenant_id is not None:  # one query: the key and its tenant
         slug = _check_tenant(tenant).slug
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        await _touch(session, key.id, now)
-    return Principal(
+    principal = Principal(
         kind="api_key",
         id=key.id,
         role=Role(key.role),
@@ -82,6 +80,10 @@ async def _from_api_key(session: AsyncSession, token: str) -> Principal:
         tenant_slug=slug,
         collection_ids=frozenset(key.collection_ids) if key.collection_ids is not None else None,
     )
+    # Last: a failed touch rolls the session back, which expires the loaded key.
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        await _touch(session, principal.id, now)
+    return principal
 
 
 async def _from_access_token(session: AsyncSession, token: str, auth: AuthSettings) -> Principal:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from array import array
 from collections.abc import Sequence
@@ -144,19 +143,27 @@ class LocalEmbedder:
         self.batches_embedded += 1
         return vectors
 
-    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+    async def embed_documents(
+        self, texts: Sequence[str], *, cached: bool = True
+    ) -> list[list[float]]:
         """One unit-length vector per text, in order; cache misses are encoded in batches."""
         self._require_model()
+        if not cached:
+            size = self._settings.batch_size
+            batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+            return [v.tolist() for b in batches for v in await self._batches.embed(b)]
         return await self._cache.embed(
             texts, batch_size=self._settings.batch_size, embed_batch=self._batches.embed
         )
 
     async def embed_query(self, text: str) -> list[float]:
-        """The vector of a search query (shares the document cache; ahead of queued batches)."""
-        vectors = await self._cache.embed(
-            [text], batch_size=1, embed_batch=functools.partial(self._batches.embed, urgent=True)
-        )
-        return vectors[0]
+        """The vector of a search query, ahead of queued batches.
+
+        Not from the shared cache: a hit would tell one tenant what another embedded. Callers
+        cache per tenant (``retrieval.runtime.QueryEmbeddings``).
+        """
+        vectors = await self._batches.embed([text], urgent=True)
+        return vectors[0].tolist()
 
     async def ping(self) -> None:
         """Encode a tiny string, bypassing the cache and the queue behind running batches."""

@@ -7,16 +7,18 @@ relevance floor, then ordered by passage rank and position and cited with their 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from ragplatform.ports import ChatDelta, ChatPrompt, ChatUsage, Embedder
 from ragplatform.retrieval.prompt import NO_ANSWER
 
 MMR_LAMBDA = 0.7
+DUPLICATE = 0.95
 MIN_SENTENCE_CHARS = 12
 MAX_SENTENCE_CHARS = 600
 MAX_ANSWER_WORDS = 160
@@ -45,10 +47,6 @@ def split_sentences(n: int, text: str) -> list[Sentence]:
     return out
 
 
-def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.fsum(x * y for x, y in zip(a, b, strict=True))
-
-
 def select(
     relevance: Sequence[float],
     vectors: Sequence[Sequence[float]],
@@ -57,19 +55,20 @@ def select(
     limit: int,
 ) -> list[int]:
     """Indexes chosen by maximal marginal relevance among those scoring at least ``floor``."""
+    scores = np.asarray(relevance, dtype=np.float32)
+    matrix = np.asarray(vectors, dtype=np.float32)
+    similarity = matrix @ matrix.T  # unit vectors: cosine similarities, computed once
+    redundancy = np.zeros(len(scores), dtype=np.float32)  # max similarity to a chosen one
+    candidates = scores >= floor
     chosen: list[int] = []
-    candidates = [i for i, score in enumerate(relevance) if score >= floor]
-    while candidates and len(chosen) < limit:
-
-        def gain(i: int) -> float:
-            redundancy = max((_dot(vectors[i], vectors[j]) for j in chosen), default=0.0)
-            return MMR_LAMBDA * relevance[i] - (1 - MMR_LAMBDA) * redundancy
-
-        best = max(candidates, key=gain)
-        candidates.remove(best)
-        if chosen and max(_dot(vectors[best], vectors[j]) for j in chosen) > 0.95:
+    while candidates.any() and len(chosen) < limit:
+        gain = np.where(candidates, MMR_LAMBDA * scores - (1 - MMR_LAMBDA) * redundancy, -np.inf)
+        best = int(np.argmax(gain))
+        candidates[best] = False
+        if chosen and redundancy[best] > DUPLICATE:
             continue  # a near-duplicate of a chosen sentence adds nothing
         chosen.append(best)
+        redundancy = np.maximum(redundancy, similarity[best])
     return chosen
 
 
@@ -106,7 +105,7 @@ class ExtractiveModel:
             return []
         query = await self._embedder.embed_query(prompt.question)
         vectors = await self._embedder.embed_documents([s.text for s in sentences])
-        relevance = [_dot(query, v) for v in vectors]
+        relevance = (np.asarray(vectors, dtype=np.float32) @ np.asarray(query)).tolist()
         chosen = select(relevance, vectors, floor=self.min_relevance, limit=self.max_sentences)
         rank = {p.n: i for i, p in enumerate(prompt.passages)}
         picked: list[Sentence] = []
