@@ -149,7 +149,8 @@ class VectorSettings(BaseModel):
     qdrant_url: str | None = Field(default=None, description="unset = embedded Qdrant Edge")
     qdrant_api_key: SecretStr | None = None
     fusion: Literal["rrf", "dbsf"] = Field(
-        default="rrf", description="Hybrid fusion: reciprocal rank or distribution-based score"
+        default="dbsf",
+        description="Hybrid fusion: distribution-based score (measured better) or reciprocal rank",
     )
     collection_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")] = "ragplatform"
     indexing_threshold_kb: Annotated[int, Field(ge=1, le=10_000_000)] = Field(

@@ -137,7 +137,7 @@ class QdrantEdgeStore:
         dimension: int,
         encoder: Bm25Encoder | None = None,
         batch_size: int = UPSERT_BATCH,
-        fusion: FusionMethod = "rrf",
+        fusion: FusionMethod = "dbsf",
     ) -> None:
         self.path = path
         self.fusion = fusion
@@ -155,7 +155,7 @@ class QdrantEdgeStore:
         *,
         dimension: int,
         indexing_threshold_kb: int,
-        fusion: FusionMethod = "rrf",
+        fusion: FusionMethod = "dbsf",
     ) -> QdrantEdgeStore:
         """Create or load the shard at ``path`` and its payload indexes."""
         shard = _open_shard(path, _config(dimension, indexing_threshold_kb))

@@ -2,7 +2,7 @@
 
 Same layout as the Qdrant Edge adapter: one collection per embedding model and dimension,
 named vectors ``dense`` (cosine) and ``bm25`` (sparse, IDF modifier) with token ids from the
-shared :class:`Bm25Encoder`, hybrid as dense + BM25 prefetches fused with RRF (k=60) in the
+shared :class:`Bm25Encoder`, hybrid as dense + BM25 prefetches fused (DBSF, or RRF k=60) in the
 engine, BM25 IDF computed over the tenant's own points (``IdfCorpusParams``).
 
 Local mode (``AsyncQdrantClient(location=":memory:")`` or ``path=...``) differs: payload indexes
@@ -100,7 +100,7 @@ class QdrantServerStore:
         dimension: int,
         encoder: Bm25Encoder | None = None,
         batch_size: int = UPSERT_BATCH,
-        fusion: FusionMethod = "rrf",
+        fusion: FusionMethod = "dbsf",
     ) -> None:
         self.client = client
         self.fusion = fusion
@@ -117,7 +117,7 @@ class QdrantServerStore:
         *,
         collection_name: str,
         dimension: int,
-        fusion: FusionMethod = "rrf",
+        fusion: FusionMethod = "dbsf",
     ) -> QdrantServerStore:
         """Wrap an existing client and create the collection and its indexes when missing."""
         store = cls(client, collection_name=collection_name, dimension=dimension, fusion=fusion)
@@ -134,7 +134,7 @@ class QdrantServerStore:
         collection_prefix: str,
         model: str,
         dimension: int,
-        fusion: FusionMethod = "rrf",
+        fusion: FusionMethod = "dbsf",
     ) -> QdrantServerStore:
         """Connect to the server at ``url`` and open ``<prefix>_<model>_<dim>``."""
         client = AsyncQdrantClient(url=url, api_key=api_key, timeout=max(1, round(timeout_s)))
