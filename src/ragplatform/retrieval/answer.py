@@ -20,8 +20,8 @@ from ragplatform.retrieval.packing import pack_context
 from ragplatform.retrieval.prompt import NO_ANSWER
 from ragplatform.retrieval.runtime import Retrieval
 from ragplatform.retrieval.schemas import AskRequest, AskResponse, Citation, Usage
-from ragplatform.retrieval.scope import readable_collections
-from ragplatform.retrieval.search import retrieve
+from ragplatform.retrieval.scope import current_hits, readable_collections
+from ragplatform.retrieval.search import OVERFETCH, retrieve
 from ragplatform.tenancy.principal import Principal
 
 QUOTE_CHARS = 300
@@ -162,6 +162,7 @@ class PreparedAnswer:
 
 
 async def _relevant(
+    session: AsyncSession,
     *,
     tenant_id: str,
     collection_ids: list[str],
@@ -170,16 +171,17 @@ async def _relevant(
     metadata_filter: MetadataFilter | None,
     runtime: Retrieval,
 ) -> bool:
-    """Whether the closest chunk is similar enough to the question to be worth answering from."""
-    best = await runtime.vectors.search(
+    """Whether the closest current chunk is similar enough to the question to answer from."""
+    closest = await runtime.vectors.search(
         tenant_id=tenant_id,
         collection_ids=collection_ids,
         query_text=question,
         query_dense=dense,
         mode="dense",
-        limit=1,
+        limit=OVERFETCH,
         filter=metadata_filter,
     )
+    best = await current_hits(session, closest)  # not a chunk of a replaced version
     return bool(best) and best[0].score >= runtime.answer.min_relevance
 
 
@@ -233,6 +235,7 @@ async def prepare_answer(
     dense = await runtime.queries.embed(question, tenant_id=tenant_id)
     ids = [c.id for c in collections]
     relevant = await _relevant(
+        session,
         tenant_id=tenant_id,
         collection_ids=ids,
         question=question,
