@@ -93,6 +93,12 @@ def test_redis_cache_outlives_a_restart(migrated: Settings) -> None:
         assert again["cached"] is True and again["hits"]
         ready = client.get("/readyz").json()
         assert ready["checks"]["redis"]["status"] == "ok"
+    other = settings.model_copy(
+        update={"vector": settings.vector.model_copy(update={"fusion": "rrf"})}
+    )
+    with TestClient(create_app(other), raise_server_exceptions=False) as client:
+        # another fusion ranks differently: entries of the old configuration never answer
+        assert _search(Api(client), tenant.owner_key, query="otters")["cached"] is False
 
 
 def test_cache_can_be_disabled(migrated: Settings) -> None:
