@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -131,3 +131,54 @@ def record(title: str, command: str, lines: list[str], data: dict[str, Any]) -> 
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(section + "\n")
     print(section)
+
+
+@contextlib.asynccontextmanager
+async def raw_store(rows: list[dict[str, str]]) -> AsyncIterator[tuple[Any, Any, int]]:
+    """The raw components on the same chunks as the platform: (embedder, Qdrant Edge, chunks).
+
+    Chunked exactly as ingestion does, embedded without cache, upserted into a temp shard.
+    """
+    from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
+    from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
+    from ragplatform.documents.chunking import chunk_document, chunk_id
+    from ragplatform.documents.parsers import parse
+    from ragplatform.ports import ChunkRecord
+    from ragplatform.settings import EmbeddingSettings, IngestionSettings
+
+    embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    limits = IngestionSettings()
+    records: list[ChunkRecord] = []
+    for row in rows:
+        parsed = parse(f"{row['title']}\n\n{row['text']}".encode(), "text/plain")
+        for chunk in chunk_document(
+            parsed,
+            count_tokens=embedder.count_tokens,
+            size=limits.chunk_size_tokens,
+            overlap=limits.chunk_overlap_tokens,
+        ):
+            records.append(
+                ChunkRecord(
+                    id=chunk_id(row["_id"], 1, chunk.index),
+                    tenant_id="t",
+                    collection_id="c",
+                    document_id=row["_id"],
+                    document_version=1,
+                    chunk_index=chunk.index,
+                    text=chunk.text,
+                    dense=[],
+                )
+            )
+    vectors = await embedder.embed_documents([r.text for r in records])
+    records = [
+        ChunkRecord(**{**r.__dict__, "dense": v}) for r, v in zip(records, vectors, strict=True)
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = QdrantEdgeStore.open(Path(tmp) / "s", dimension=384, indexing_threshold_kb=20_000)
+        try:
+            for start in range(0, len(records), 256):
+                await store.upsert(tenant_id="t", chunks=records[start : start + 256])
+            yield embedder, store, len(records)
+        finally:
+            await store.close()
+            await embedder.close()

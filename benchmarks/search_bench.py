@@ -19,7 +19,15 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import DATASET, corpus, percentile, record, server, tenant_key
+from benchmarks.common import (
+    DATASET,
+    corpus,
+    percentile,
+    raw_store,
+    record,
+    server,
+    tenant_key,
+)
 
 MODES = ("hybrid", "dense", "keyword")
 CONCURRENCY = (1, 8, 32)
@@ -95,49 +103,9 @@ def platform_run(
 
 def raw_run(rows: list[dict[str, str]], texts: list[str], per_config: int) -> dict[str, float]:
     """Embedding one query and one engine query, in-process, on a shard with the same chunks."""
-    import tempfile
-
-    from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
-    from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
-    from ragplatform.documents.chunking import chunk_document, chunk_id
-    from ragplatform.documents.parsers import parse
-    from ragplatform.ports import ChunkRecord
-    from ragplatform.settings import EmbeddingSettings, IngestionSettings
 
     async def run() -> dict[str, float]:
-        embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
-        limits = IngestionSettings()
-        records: list[ChunkRecord] = []
-        for row in rows:
-            parsed = parse(f"{row['title']}\n\n{row['text']}".encode(), "text/plain")
-            for chunk in chunk_document(
-                parsed,
-                count_tokens=embedder.count_tokens,
-                size=limits.chunk_size_tokens,
-                overlap=limits.chunk_overlap_tokens,
-            ):
-                records.append(
-                    ChunkRecord(
-                        id=chunk_id(row["_id"], 1, chunk.index),
-                        tenant_id="t",
-                        collection_id="c",
-                        document_id=row["_id"],
-                        document_version=1,
-                        chunk_index=chunk.index,
-                        text=chunk.text,
-                        dense=[],
-                    )
-                )
-        vectors = await embedder.embed_documents([r.text for r in records])
-        records = [
-            ChunkRecord(**{**r.__dict__, "dense": v}) for r, v in zip(records, vectors, strict=True)
-        ]
-        with tempfile.TemporaryDirectory() as tmp:
-            store = QdrantEdgeStore.open(
-                Path(tmp) / "s", dimension=384, indexing_threshold_kb=20_000
-            )
-            for start in range(0, len(records), 256):
-                await store.upsert(tenant_id="t", chunks=records[start : start + 256])
+        async with raw_store(rows) as (embedder, store, chunks):
             sample = texts[:per_config]
             embed_ms: list[float] = []
             engine: dict[str, list[float]] = {m: [] for m in MODES}
@@ -156,9 +124,7 @@ def raw_run(rows: list[dict[str, str]], texts: list[str], per_config: int) -> di
                         limit=20,
                     )
                     engine[mode].append((time.perf_counter() - started) * 1000)
-            await store.close()
-        await embedder.close()
-        out = {"embed_p50_ms": statistics.median(embed_ms), "chunks": len(records)}
+        out = {"embed_p50_ms": statistics.median(embed_ms), "chunks": chunks}
         out |= {f"engine_{m}_p50_ms": statistics.median(v) for m, v in engine.items()}
         return out
 

@@ -156,3 +156,10 @@ def test_ingest_bad_port_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
         app, ["ingest", str(tmp_path / "a.txt"), "--collection", "c", "--api-key", "rag_x"]
     )
     assert result.exit_code == 2 and result.stderr.startswith("error: RAG_PORT")
+
+
+def test_bench_needs_a_known_name_and_a_checkout(tmp_path: Path) -> None:
+    unknown = runner.invoke(app, ["bench", "fastest"])
+    assert unknown.exit_code == 2 and "unknown benchmark 'fastest'" in unknown.output
+    outside = runner.invoke(app, ["bench", "search"])  # the tests run from a temp dir
+    assert outside.exit_code == 2 and "source checkout" in outside.output

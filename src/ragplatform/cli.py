@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from ragplatform import __version__
+from ragplatform.bench_cli import bench_command
 from ragplatform.cli_support import fail, settings_or_exit
 from ragplatform.db.engine import Database, redact_url
 from ragplatform.errors import StartupError
@@ -44,6 +45,7 @@ app.add_typer(migrate_app, name="migrate")
 
 
 app.command("eval")(eval_command)
+app.command("bench")(bench_command)
 
 
 def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
