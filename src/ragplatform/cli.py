@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import platform
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -253,13 +254,25 @@ _FILTER = typer.Option(
 )
 
 
-def _query_client(server: str | None, api_key: str | None) -> tuple[Any, str]:
-    from ragplatform.client import ApiClient
+@contextlib.contextmanager
+def _query_client(server: str | None, api_key: str | None) -> Iterator[Any]:
+    """A client of the server; bad options, problems and transport errors end in one line."""
+    from ragplatform.client import ApiClient, ApiError
 
     if not api_key:
         fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
     base = server or _local_server_url()
-    return ApiClient(base, api_key), base
+    client = ApiClient(base, api_key)
+    try:
+        yield client
+    except ValueError as exc:
+        fail(str(exc), code=2)
+    except ApiError as exc:
+        fail(str(exc))
+    except httpx.TransportError as exc:
+        fail(f"cannot reach the server at {base}: {exc}")
+    finally:
+        client.close()
 
 
 @app.command()
@@ -275,21 +288,11 @@ def search(
     api_key: Annotated[str | None, typer.Option(envvar="RAG_API_KEY", help="An API key")] = None,
 ) -> None:
     """Search a running server and print the hits."""
-    from ragplatform.client import ApiError
     from ragplatform.query_cli import print_hits, request_body
 
-    client, base = _query_client(server, api_key)
-    try:
+    with _query_client(server, api_key) as client:
         body = request_body(client, collection, filter_json, query=query, mode=mode, top_k=top_k)
         result = client.post("/api/v1/search", json=body)
-    except ValueError as exc:
-        fail(str(exc), code=2)
-    except ApiError as exc:
-        fail(str(exc))
-    except httpx.TransportError as exc:
-        fail(f"cannot reach the server at {base}: {exc}")
-    finally:
-        client.close()
     print_hits(result, sys.stdout)
 
 
@@ -305,22 +308,12 @@ def ask(
     api_key: Annotated[str | None, typer.Option(envvar="RAG_API_KEY", help="An API key")] = None,
 ) -> None:
     """Ask a running server; the answer streams to the terminal, then its sources."""
-    from ragplatform.client import ApiError
     from ragplatform.query_cli import request_body, stream_answer
 
-    client, base = _query_client(server, api_key)
-    try:
+    with _query_client(server, api_key) as client:
         extra = {"top_k": top_k} if top_k else {}
         body = request_body(client, collection, filter_json, question=question, **extra)
         stream_answer(client, body, sys.stdout)
-    except ValueError as exc:
-        fail(str(exc), code=2)
-    except ApiError as exc:
-        fail(str(exc))
-    except httpx.TransportError as exc:
-        fail(f"cannot reach the server at {base}: {exc}")
-    finally:
-        client.close()
 
 
 def _local_server_url() -> str:

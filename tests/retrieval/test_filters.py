@@ -20,7 +20,6 @@ from ragplatform.retrieval.filters import (
     Not,
     NumberRange,
     Or,
-    filter_fields,
     parse_filter,
 )
 
@@ -304,7 +303,7 @@ def test_depth_limit() -> None:
 def test_condition_limit_counts_across_the_tree() -> None:
     half = MAX_CONDITIONS // 2
     ok = {"and": [{"or": [_cond(eq=i) for i in range(half)]}] + [_cond(eq=i) for i in range(half)]}
-    assert len(filter_fields(parse_filter(ok))) == 1
+    assert isinstance(parse_filter(ok), And)
     too_many = {"or": [{"and": [_cond(eq=i) for i in range(half)]}] * 2 + [_cond(eq=0)]}
     with pytest.raises(FilterError) as caught:
         parse_filter(too_many)
@@ -315,20 +314,6 @@ def test_value_limits_are_inclusive() -> None:
     assert len(parse_filter(_in(list(range(MAX_VALUES)))).values) == MAX_VALUES  # type: ignore[union-attr]
     assert parse_filter(_cond(eq="x" * 1024)) == Match("x", ("x" * 1024,))
     assert parse_filter({"field": "a" * 128, "eq": 1}) == Match("a" * 128, (1,))
-
-
-def test_filter_fields() -> None:
-    parsed = parse_filter(
-        {
-            "and": [
-                _cond("a", eq=1),
-                {"or": [_cond("b.c", gt=1), {"not": _cond("d", gte="2024-01-01")}]},
-                _in(["x"], "a"),
-            ]
-        }
-    )
-    assert filter_fields(parsed) == {"a", "b.c", "d"}
-    assert filter_fields(Match("z", ("v",))) == {"z"}
 
 
 def test_nodes_are_frozen_and_hashable() -> None:

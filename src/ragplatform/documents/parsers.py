@@ -295,6 +295,8 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> ParsedDocument:
             _check_chars(total, limits)
             sections.append(Section(text, page=number))
         title = reader.metadata.title if reader.metadata else None
+    # pypdf's own signals for encryption it cannot open: a password, a missing crypto library,
+    # or a scheme it lacks (pypdf/_encryption.py raises the builtin for "V=… NOT supported").
     except (FileNotDecryptedError, DependencyError, NotImplementedError) as exc:
         raise UnreadableDocument("the PDF is encrypted") from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:

@@ -18,8 +18,7 @@ from pydantic import (
     model_serializer,
 )
 
-from ragplatform.retrieval.filters import MetadataFilter, parse_filter
-from ragplatform.retrieval.schemas import FILTER_DOC, FILTER_EXAMPLE, Citation
+from ragplatform.retrieval.schemas import Citation, Filtered
 
 MAX_MESSAGES = 256
 MAX_EMBEDDING_INPUTS = 2048
@@ -58,7 +57,7 @@ class StreamOptions(_Request):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(_Request):
+class ChatCompletionRequest(_Request, Filtered):
     model: ModelId = Field(
         description="`rag` (every readable collection) or `rag/<collection name>`",
         examples=["rag", "rag/handbook"],
@@ -89,9 +88,6 @@ class ChatCompletionRequest(_Request):
     top_k: Annotated[int, Field(ge=1, le=50)] | None = Field(
         default=None, description="Extension: passages to retrieve (default: the server's)"
     )
-    filter: dict[str, Any] | None = Field(
-        default=None, description=f"Extension. {FILTER_DOC}", examples=[FILTER_EXAMPLE]
-    )
 
     @field_validator("n")
     @classmethod
@@ -99,17 +95,6 @@ class ChatCompletionRequest(_Request):
         if value not in (None, 1):
             raise ValueError("only n=1 is supported")
         return value
-
-    @field_validator("filter")
-    @classmethod
-    def _valid_filter(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            parse_filter(value)
-        return value
-
-    def metadata_filter(self) -> MetadataFilter | None:
-        """The parsed filter (validated on input)."""
-        return None if self.filter is None else parse_filter(self.filter)
 
     def answer_cap(self) -> int | None:
         """The caller's token cap on the answer, if any."""

@@ -21,7 +21,7 @@ from ragplatform.retrieval.prompt import NO_ANSWER
 from ragplatform.retrieval.runtime import Retrieval
 from ragplatform.retrieval.schemas import AskRequest, AskResponse, Citation, Usage
 from ragplatform.retrieval.scope import current_hits, readable_collections
-from ragplatform.retrieval.search import OVERFETCH, retrieve
+from ragplatform.retrieval.search import OVERFETCH, origin, retrieve
 from ragplatform.tenancy.principal import Principal
 
 QUOTE_CHARS = 300
@@ -60,18 +60,8 @@ def _quote(text: str) -> str:
 
 
 def _citation(n: int, hit: VectorHit) -> Citation:
-    payload: dict[str, Any] = hit.payload
-    return Citation(
-        n=n,
-        chunk_id=hit.id,
-        document_id=uuid.UUID(str(payload["document_id"])),
-        collection_id=uuid.UUID(str(payload["collection_id"])),
-        title=payload.get("title"),
-        source=payload.get("source"),
-        page=payload.get("page"),
-        heading_path=list(payload.get("heading_path") or []),
-        quote=_quote(str(payload.get("text", ""))),
-    )
+    quote = _quote(str(hit.payload.get("text", "")))
+    return Citation(n=n, chunk_id=hit.id, quote=quote, **origin(hit.payload))
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:

@@ -119,17 +119,6 @@ def parse_filter(raw: object, *, path: str = "filter") -> MetadataFilter:
     return _Parser().node(raw, path, 1)
 
 
-def filter_fields(f: MetadataFilter) -> set[str]:
-    """The metadata fields a filter reads."""
-    match f:
-        case Match() | NumberRange() | DateRange():
-            return {f.field}
-        case And(children) | Or(children):
-            return set().union(*(filter_fields(child) for child in children))
-        case Not(child):
-            return filter_fields(child)
-
-
 def _show(value: object) -> str:
     """A value as a short JSON-ish phrase for messages."""
     if isinstance(value, str):
@@ -365,3 +354,19 @@ class _Parser:
         if "in" in raw:
             return _in(field, raw["in"], f"{path}.in")
         return _range(field, raw, path)
+
+
+def payload_key(field: str) -> str:
+    """The stored payload key of metadata field ``field`` (``x.y`` -> ``metadata.x.y``)."""
+    return f"metadata.{field}"
+
+
+def match_groups(values: tuple[Scalar, ...]) -> tuple[list[list[str] | list[int]], list[bool]]:
+    """A match's values as engines take them: string and integer groups, distinct booleans.
+
+    Qdrant's ``MatchAny`` takes strings or integers, never booleans (matched one by one).
+    """
+    strings = [v for v in values if isinstance(v, str)]
+    integers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    groups: list[list[str] | list[int]] = [g for g in (strings, integers) if g]
+    return groups, list(dict.fromkeys(v for v in values if isinstance(v, bool)))

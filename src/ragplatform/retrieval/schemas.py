@@ -26,10 +26,9 @@ FILTER_DOC = (
 )
 
 
-class _Filtered(Input):
-    collection_ids: list[uuid.UUID] | None = Field(
-        default=None, max_length=100, description="Omit to use every readable collection"
-    )
+class Filtered(BaseModel):
+    """A request that may narrow retrieval with a metadata ``filter`` (validated on input)."""
+
     filter: dict[str, Any] | None = Field(
         default=None, description=FILTER_DOC, examples=[FILTER_EXAMPLE]
     )
@@ -46,7 +45,13 @@ class _Filtered(Input):
         return None if self.filter is None else parse_filter(self.filter)
 
 
-class SearchRequest(_Filtered):
+class _Scoped(Input, Filtered):
+    collection_ids: list[uuid.UUID] | None = Field(
+        default=None, max_length=100, description="Omit to use every readable collection"
+    )
+
+
+class SearchRequest(_Scoped):
     query: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)
     ]
@@ -77,7 +82,7 @@ class SearchResponse(BaseModel):
     cached: bool = Field(default=False, description="Served from the result cache")
 
 
-class AskRequest(_Filtered):
+class AskRequest(_Scoped):
     question: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
     ]

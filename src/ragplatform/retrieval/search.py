@@ -21,21 +21,27 @@ from ragplatform.tenancy.principal import Principal
 OVERFETCH = 2
 
 
+def origin(payload: dict[str, Any]) -> dict[str, Any]:
+    """Where a stored chunk comes from: document, collection, title, source, page, headings."""
+    return {
+        "document_id": uuid.UUID(str(payload["document_id"])),
+        "collection_id": uuid.UUID(str(payload["collection_id"])),
+        "title": payload.get("title"),
+        "source": payload.get("source"),
+        "page": payload.get("page"),
+        "heading_path": list(payload.get("heading_path") or []),
+    }
+
+
 def to_search_hit(hit: VectorHit) -> SearchHit:
     """The API shape of a stored chunk."""
-    payload: dict[str, Any] = hit.payload
     return SearchHit(
         chunk_id=hit.id,
-        text=str(payload.get("text", "")),
+        text=str(hit.payload.get("text", "")),
         score=hit.score,
-        document_id=uuid.UUID(str(payload["document_id"])),
-        collection_id=uuid.UUID(str(payload["collection_id"])),
-        title=payload.get("title"),
-        source=payload.get("source"),
-        page=payload.get("page"),
-        heading_path=list(payload.get("heading_path") or []),
-        chunk_index=int(payload["chunk_index"]),
-        metadata=dict(payload.get("metadata") or {}),
+        chunk_index=int(hit.payload["chunk_index"]),
+        metadata=dict(hit.payload.get("metadata") or {}),
+        **origin(hit.payload),
     )
 
 

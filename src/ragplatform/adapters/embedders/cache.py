@@ -53,12 +53,18 @@ class EmbeddingCache:
         self._entries.clear()
 
     async def embed(
-        self, texts: Sequence[str], *, batch_size: int, embed_batch: EmbedBatch
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int,
+        embed_batch: EmbedBatch,
+        use_cache: bool = True,
     ) -> list[list[float]]:
         """Vectors of ``texts`` in order: hits from the cache, each distinct miss embedded once.
 
         Misses go to ``embed_batch`` in batches of ``batch_size``, one batch after the other,
         so a concurrent caller (a search query) waits for at most one batch, not a whole call.
+        ``use_cache=False`` neither reads nor fills the cache (duplicates are still shared).
         """
         keys = [text_key(text) for text in texts]
         found: dict[bytes, array[float]] = {}
@@ -66,10 +72,10 @@ class EmbeddingCache:
         for key, text in zip(keys, texts, strict=True):
             if key in found or key in missing:
                 continue
-            vector = self.get(key)
+            vector = self.get(key) if use_cache else None
             if vector is None:
                 missing[key] = text
-                self.misses += 1
+                self.misses += 1 if use_cache else 0
             else:
                 found[key] = vector
                 self.hits += 1
@@ -81,5 +87,6 @@ class EmbeddingCache:
                 raise RuntimeError(f"embedded {len(vectors)} vectors for {len(batch)} texts")
             for (key, _), vector in zip(batch, vectors, strict=True):
                 found[key] = vector
-                self.put(key, vector)
+                if use_cache:
+                    self.put(key, vector)
         return [found[key].tolist() for key in keys]

@@ -216,12 +216,11 @@ class OpenAIEmbedder:
         self, texts: Sequence[str], *, cached: bool = True
     ) -> list[list[float]]:
         """One unit-length vector per text, in order; cache misses are posted in batches."""
-        if not cached:
-            size = self._settings.batch_size
-            batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
-            return [v.tolist() for b in batches for v in await self._batches.embed(b)]
         return await self._cache.embed(
-            texts, batch_size=self._settings.batch_size, embed_batch=self._batches.embed
+            texts,
+            batch_size=self._settings.batch_size,
+            embed_batch=self._batches.embed,
+            use_cache=cached,
         )
 
     async def embed_query(self, text: str) -> list[float]:

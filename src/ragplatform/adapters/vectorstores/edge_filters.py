@@ -27,6 +27,8 @@ from ragplatform.retrieval.filters import (
     NumberRange,
     Or,
     Scalar,
+    match_groups,
+    payload_key,
 )
 
 EdgeCondition = FieldCondition | Filter
@@ -36,22 +38,20 @@ def edge_condition(f: MetadataFilter) -> EdgeCondition:
     """The engine condition for a metadata filter."""
     match f:
         case Match(field, values):
-            return _match(_key(field), values)
+            return _match(payload_key(field), values)
         case NumberRange(field, gt, gte, lt, lte):
-            return FieldCondition(_key(field), range=RangeFloat(gt=gt, gte=gte, lt=lt, lte=lte))
+            return FieldCondition(
+                payload_key(field), range=RangeFloat(gt=gt, gte=gte, lt=lt, lte=lte)
+            )
         case DateRange(field, gt, gte, lt, lte):
             bounds = RangeDateTime(gt=_iso(gt), gte=_iso(gte), lt=_iso(lt), lte=_iso(lte))
-            return FieldCondition(_key(field), range=bounds)
+            return FieldCondition(payload_key(field), range=bounds)
         case And(children):
             return Filter(must=[edge_condition(child) for child in children])
         case Or(children):
             return Filter(should=[edge_condition(child) for child in children])
         case Not(child):
             return Filter(must_not=[edge_condition(child)])
-
-
-def _key(field: str) -> str:
-    return f"metadata.{field}"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -65,14 +65,10 @@ def _bool(value: bool) -> bool:
 
 def _match(key: str, values: tuple[Scalar, ...]) -> EdgeCondition:
     """Equality with any of ``values``: MatchValue/MatchAny per kind, booleans one by one."""
-    strings = [v for v in values if isinstance(v, str)]
-    integers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    parts: list[EdgeCondition] = []
-    for group in (strings, integers):
-        if len(group) == 1:
-            parts.append(FieldCondition(key, match=MatchValue(group[0])))
-        elif group:
-            parts.append(FieldCondition(key, match=MatchAny(group)))
-    booleans = dict.fromkeys(v for v in values if isinstance(v, bool))
+    groups, booleans = match_groups(values)
+    parts: list[EdgeCondition] = [
+        FieldCondition(key, match=MatchValue(group[0]) if len(group) == 1 else MatchAny(group))
+        for group in groups
+    ]
     parts.extend(FieldCondition(key, match=MatchValue(_bool(v))) for v in booleans)
     return parts[0] if len(parts) == 1 else Filter(should=[*parts])

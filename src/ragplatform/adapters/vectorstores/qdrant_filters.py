@@ -19,6 +19,8 @@ from ragplatform.retrieval.filters import (
     NumberRange,
     Or,
     Scalar,
+    match_groups,
+    payload_key,
 )
 
 QdrantCondition = models.FieldCondition | models.Filter
@@ -28,13 +30,13 @@ def qdrant_condition(f: MetadataFilter) -> QdrantCondition:
     """The ``qdrant_client`` condition for a metadata filter."""
     match f:
         case Match(field, values):
-            return _match(_key(field), values)
+            return _match(payload_key(field), values)
         case NumberRange(field, gt, gte, lt, lte):
             bounds = models.Range(gt=gt, gte=gte, lt=lt, lte=lte)
-            return models.FieldCondition(key=_key(field), range=bounds)
+            return models.FieldCondition(key=payload_key(field), range=bounds)
         case DateRange(field, gt, gte, lt, lte):
             dates = models.DatetimeRange(gt=gt, gte=gte, lt=lt, lte=lte)
-            return models.FieldCondition(key=_key(field), range=dates)
+            return models.FieldCondition(key=payload_key(field), range=dates)
         case And(children):
             return models.Filter(must=[qdrant_condition(child) for child in children])
         case Or(children):
@@ -43,24 +45,18 @@ def qdrant_condition(f: MetadataFilter) -> QdrantCondition:
             return models.Filter(must_not=[qdrant_condition(child)])
 
 
-def _key(field: str) -> str:
-    return f"metadata.{field}"
-
-
 def _value(key: str, value: Scalar) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
 def _match(key: str, values: tuple[Scalar, ...]) -> QdrantCondition:
     """Equality with any of ``values``: MatchValue/MatchAny per kind, booleans one by one."""
-    strings = [v for v in values if isinstance(v, str)]
-    integers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    parts: list[QdrantCondition] = []
-    for group in (strings, integers):
-        if len(group) == 1:
-            parts.append(_value(key, group[0]))
-        elif group:
-            any_of = models.MatchAny(any=group)
-            parts.append(models.FieldCondition(key=key, match=any_of))
-    parts.extend(_value(key, v) for v in dict.fromkeys(v for v in values if isinstance(v, bool)))
+    groups, booleans = match_groups(values)
+    parts: list[QdrantCondition] = [
+        _value(key, group[0])
+        if len(group) == 1
+        else models.FieldCondition(key=key, match=models.MatchAny(any=group))
+        for group in groups
+    ]
+    parts.extend(_value(key, v) for v in booleans)
     return parts[0] if len(parts) == 1 else models.Filter(should=parts)
