@@ -20,6 +20,7 @@ from ragplatform.adapters.cache.factory import build_cache
 from ragplatform.adapters.embedders.factory import build_embedder
 from ragplatform.adapters.llms.factory import build_chat_model
 from ragplatform.adapters.rate_limiter import LimitsRateLimiter
+from ragplatform.adapters.rerankers.factory import build_reranker
 from ragplatform.adapters.vectorstores.factory import build_vector_store
 from ragplatform.api.middleware import (
     BodySizeLimitMiddleware,
@@ -32,6 +33,7 @@ from ragplatform.api.routes import (
     ask,
     audit,
     auth,
+    backup,
     collections,
     documents,
     health,
@@ -50,9 +52,10 @@ from ragplatform.jobs.runner import JobContext, JobRunner
 from ragplatform.observability.logging import configure_logging, get_logger
 from ragplatform.observability.metrics import Metrics
 from ragplatform.openai_compat import routes as openai_routes
-from ragplatform.ports import Embedder, VectorStore
+from ragplatform.ports import Embedder, Reranker, VectorStore
 from ragplatform.retrieval.cache import ResultCache
 from ragplatform.retrieval.prompt import PromptTemplate
+from ragplatform.retrieval.rerank import Reranking, rerank_fingerprint
 from ragplatform.retrieval.runtime import QueryEmbeddings, Retrieval
 from ragplatform.settings import Settings
 from ragplatform.tenancy.bootstrap import admin_key_banner, ensure_platform_admin_key
@@ -78,6 +81,13 @@ async def _retrieval(
     stack.push_async_callback(chat.close)
     if settings.llm.provider != "extractive":
         checks.append(PingCheck("llm", chat.ping, model=chat.name))
+    reranker = await build_reranker(settings.rerank)
+    reranking = None
+    if reranker is not None:
+        stack.push_async_callback(reranker.close)
+        checks.append(PingCheck("reranker", reranker.ping, model=reranker.name))
+        rerank = settings.rerank
+        reranking = Reranking(reranker, depth=rerank.depth, with_title=rerank.with_title)
     ttl, enabled = settings.cache.ttl_s, settings.cache.enabled
     return Retrieval(
         embedder=embedder,
@@ -89,18 +99,23 @@ async def _retrieval(
         answer=settings.answer,
         llm=settings.llm,
         metrics=metrics,
-        fingerprint=_fingerprint(settings, embedder.model_name, chat.name),
+        fingerprint=_fingerprint(settings, embedder.model_name, chat.name, reranker),
+        reranking=reranking,
     )
 
 
-def _fingerprint(settings: Settings, embedding_model: str, chat_model: str) -> str:
+def _fingerprint(
+    settings: Settings, embedding_model: str, chat_model: str, reranker: Reranker | None = None
+) -> str:
     """A digest of the settings that shape search results and answers (cache keys use it)."""
-    shaping = {
+    shaping: dict[str, Any] = {
         "vector": [settings.vector.backend, settings.vector.fusion, settings.vector.qdrant_url],
         "models": [embedding_model, chat_model],
         "llm": settings.llm.model_dump(include={"context_tokens", "max_answer_tokens"}),
         "answer": settings.answer.model_dump(mode="json"),
     }
+    if reranker is not None:  # absent when off: the keys of a deployment without one stay put
+        shaping["rerank"] = rerank_fingerprint(settings.rerank, reranker.name)
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -189,6 +204,8 @@ def body_limit(settings: Settings) -> Any:
     def limit_for(scope: Scope) -> int:
         if scope.get("method") == "POST" and _UPLOAD_PATH.match(str(scope.get("path", ""))):
             return upload_limit
+        if scope.get("method") == "POST" and scope.get("path") == backup.IMPORT_PATH:
+            return backup.MAX_IMPORT_BYTES
         return settings.limits.max_request_bytes
 
     return limit_for
@@ -220,6 +237,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
         documents,
         search,
         ask,
+        backup,
         openai_routes,
     ):
         app.include_router(module.router)

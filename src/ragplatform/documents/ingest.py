@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import update
 
 from ragplatform.documents.chunking import chunk_document, chunk_id
 from ragplatform.documents.collections import bump_collection
+from ragplatform.documents.context import context_header
 from ragplatform.documents.models import Document
 from ragplatform.documents.parsed import Chunk, UnreadableDocument
 from ragplatform.documents.parsers import parse
@@ -18,7 +20,7 @@ from ragplatform.jobs import service as jobs
 from ragplatform.jobs.models import Job
 from ragplatform.jobs.runner import JobCancelled, JobContext, PermanentJobError
 from ragplatform.observability.logging import get_logger
-from ragplatform.ports import ChunkRecord
+from ragplatform.ports import CONTEXT_KEY, ChunkRecord
 
 EMBED_BATCH = 64
 UPSERT_BATCH = 256
@@ -73,10 +75,9 @@ async def run_ingestion(ctx: JobContext, job: Job) -> None:
         }
         sha256, mime, source = doc.sha256, doc.mime, doc.source
     try:
-        chunks = await _parse_and_chunk(ctx, tenant_id, sha256, mime, source)
+        title, chunks = await _parse_and_chunk(ctx, tenant_id, sha256, mime, source)
         await _check_cancel(ctx, job)
-        vectors = await _embed(ctx, job, [c.text for c in chunks])
-        records = [
+        drafts = [
             ChunkRecord(
                 id=chunk_id(str(document_id), version, chunk.index),
                 tenant_id=str(tenant_id),
@@ -85,15 +86,21 @@ async def run_ingestion(ctx: JobContext, job: Job) -> None:
                 document_version=version,
                 chunk_index=chunk.index,
                 text=chunk.text,
-                dense=vector,
+                dense=(),
                 payload={
                     **meta,
                     "page": chunk.page,
                     "heading_path": list(chunk.heading_path),
                     "token_count": chunk.token_count,
+                    CONTEXT_KEY: context_header(title, chunk.heading_path),
                 },
             )
-            for chunk, vector in zip(chunks, vectors, strict=True)
+            for chunk in chunks
+        ]
+        vectors = await _embed(ctx, job, [draft.indexed_text for draft in drafts])
+        records = [
+            dataclasses.replace(draft, dense=vector)
+            for draft, vector in zip(drafts, vectors, strict=True)
         ]
         with _Stage(ctx, "upsert"):
             for start in range(0, len(records), UPSERT_BATCH):
@@ -127,7 +134,8 @@ async def run_ingestion(ctx: JobContext, job: Job) -> None:
 
 async def _parse_and_chunk(
     ctx: JobContext, tenant_id: uuid.UUID, sha256: str, mime: str, source: str
-) -> list[Chunk]:
+) -> tuple[str | None, list[Chunk]]:
+    """The document's own title (from its content) and its chunks."""
     try:
         data = await ctx.originals.read(tenant_id, sha256)
     except FileNotFoundError:
@@ -147,7 +155,7 @@ async def _parse_and_chunk(
         raise PermanentJobError(exc.detail) from None
     if not chunks:
         raise PermanentJobError("the document contains no text")
-    return list(chunks)
+    return parsed.title, list(chunks)
 
 
 async def _embed(ctx: JobContext, job: Job, texts: list[str]) -> list[list[float]]:

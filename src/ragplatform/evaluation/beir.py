@@ -22,8 +22,19 @@ class Doc:
     text: str
 
     def content(self) -> str:
-        """What is indexed: ``title + " " + text`` (BEIR's convention)."""
+        """The document as one text: ``title + " " + text`` (BEIR's convention)."""
         return f"{self.title} {self.text}".strip()
+
+    def upload(self) -> tuple[str, bytes]:
+        """(file suffix, bytes) uploaded for it: Markdown with the title as its heading.
+
+        The platform then knows the title as a title, and indexes every chunk with it (its
+        context header) instead of only the first; without a title, plain text.
+        """
+        title = " ".join(self.title.split())
+        if not title:
+            return ".txt", self.text.strip().encode()
+        return ".md", f"# {title}\n\n{self.text.strip()}\n".encode()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def content_aliases(corpus: Sequence[Doc]) -> dict[str, tuple[str, ...]]:
     """Each id whose content another document repeats -> every id with that content."""
     groups: dict[str, list[str]] = {}
     for doc in corpus:
-        key = hashlib.sha256(doc.content().encode()).hexdigest()
+        key = hashlib.sha256(doc.upload()[1]).hexdigest()
         groups.setdefault(key, []).append(doc.id)
     return {i: tuple(ids) for ids in groups.values() if len(ids) > 1 for i in ids}
 
@@ -89,10 +89,10 @@ async def ingest(
     for start in range(0, len(corpus), UPLOAD_BATCH):
         batch = corpus[start : start + UPLOAD_BATCH]
         # Names by position: ids may hold characters a filename cannot (``AC/DC``).
-        files = [
-            ("files", (f"doc-{start + i:08d}.txt", d.content().encode()))
-            for i, d in enumerate(batch)
-        ]
+        files = []
+        for i, d in enumerate(batch):
+            suffix, data = d.upload()
+            files.append(("files", (f"doc-{start + i:08d}{suffix}", data)))
         metadata = json.dumps([{"beir_id": d.id} for d in batch])
         path = f"/api/v1/collections/{collection}/documents"
         await call(http, key, "POST", path, files=files, data={"metadata": metadata})

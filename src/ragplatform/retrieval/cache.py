@@ -37,7 +37,8 @@ def cache_key(
 ) -> str:
     """``<kind>:<tenant>:<sha256>`` over the collections' versions, the request and ``config``.
 
-    ``config`` fingerprints the settings that shape results (fusion, models, answer settings),
+    ``config`` fingerprints the settings that shape results (fusion, models, answer settings,
+    the re-ranker),
     so entries kept in Redis across a restart never answer for another configuration.
     """
     material = {

@@ -7,11 +7,12 @@ import time
 from array import array
 from dataclasses import dataclass
 
+from ragplatform.answer_settings import AnswerSettings, LlmSettings
 from ragplatform.observability.metrics import Metrics
 from ragplatform.ports import Cache, ChatModel, Embedder, VectorStore
 from ragplatform.retrieval.cache import ResultCache, normalise_text
 from ragplatform.retrieval.prompt import PromptTemplate
-from ragplatform.settings import AnswerSettings, LlmSettings
+from ragplatform.retrieval.rerank import Reranking
 
 
 class QueryEmbeddings:
@@ -58,7 +59,11 @@ class QueryEmbeddings:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The read path's collaborators: store, embeddings, chat model, caches and settings."""
+    """The read path's collaborators: store, embeddings, chat model, caches and settings.
+
+    ``reranking`` (None = off) re-scores the retrieved candidates; ``fingerprint`` must then
+    include its configuration (``retrieval.rerank.rerank_fingerprint``).
+    """
 
     embedder: Embedder
     vectors: VectorStore
@@ -70,8 +75,9 @@ class Retrieval:
     llm: LlmSettings
     metrics: Metrics | None = None
     fingerprint: str = ""
+    reranking: Reranking | None = None
 
     def observe(self, stage: str, seconds: float) -> None:
-        """Time a read stage (embed_query, retrieve, generate, ...)."""
+        """Time a read stage (embed_query, retrieve, rerank, generate, ...)."""
         if self.metrics is not None:
             self.metrics.observe_stage(stage, seconds)

@@ -58,14 +58,20 @@ class SearchRequest(_Scoped):
     top_k: Annotated[int, Field(ge=1, le=100)] = 10
     mode: SearchMode = "hybrid"
     score_threshold: float | None = Field(
-        default=None, description="Drop hits scoring below this (scores depend on the mode)"
+        default=None,
+        description="Drop hits scoring below this (scores depend on the mode, or are the "
+        "re-ranker's when one is configured)",
     )
 
 
 class SearchHit(BaseModel):
     chunk_id: uuid.UUID
     text: str
-    score: float
+    score: float = Field(
+        description="Higher is more relevant. The engine's score on the mode's own scale "
+        "(cosine for dense, fused for hybrid, BM25 for keyword), or, when the server re-ranks "
+        "(RAG_RERANK__PROVIDER), the re-ranker's relevance score (hits are ordered by it)"
+    )
     document_id: uuid.UUID
     collection_id: uuid.UUID
     title: str | None = None

@@ -57,11 +57,17 @@ async def retrieve(
     runtime: Retrieval,
     dense: list[float] | None = None,
 ) -> list[VectorHit]:
-    """The best current chunks for ``query`` (``dense`` reuses a query vector already made)."""
+    """The best current chunks for ``query`` (``dense`` reuses a query vector already made).
+
+    With a re-ranker, ``max(top_k, depth)`` candidates are re-scored and the best ``top_k``
+    returned, each with the re-ranker's score.
+    """
     if not collections:
         return []
     if dense is None and mode != "keyword":
         dense = await runtime.queries.embed(query, tenant_id=tenant_id)
+    reranking = runtime.reranking
+    wanted = top_k if reranking is None else reranking.candidates(top_k)
     started = time.perf_counter()
     raw = await runtime.vectors.search(
         tenant_id=tenant_id,
@@ -69,11 +75,17 @@ async def retrieve(
         query_text=query,
         query_dense=dense,
         mode=mode,
-        limit=top_k * OVERFETCH,
+        limit=wanted * OVERFETCH,
         filter=metadata_filter,
     )
     runtime.observe("retrieve", time.perf_counter() - started)
-    return (await current_hits(session, raw))[:top_k]
+    hits = (await current_hits(session, raw))[:wanted]
+    if reranking is not None and hits:
+        await session.commit()  # no transaction held while the model scores
+        started = time.perf_counter()
+        hits = await reranking.rerank(query, hits)
+        runtime.observe("rerank", time.perf_counter() - started)
+    return hits[:top_k]
 
 
 async def search(

@@ -16,9 +16,9 @@ from ragplatform.adapters.llms.llama_cpp import (
     default_model_path,
     resolve_model_path,
 )
+from ragplatform.answer_settings import LlmSettings
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.ports import ChatDelta, ChatMessage, ChatModel, ChatPrompt, ChatUsage
-from ragplatform.settings import LlmSettings
 from tests.llm_fixtures import LLAMA_CPP_MISSING
 
 COUNTING = "Count from 1 to 1000, separated by commas."

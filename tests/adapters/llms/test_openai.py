@@ -13,9 +13,9 @@ from pydantic import SecretStr
 from ragplatform.adapters.embedders.openai import approximate_tokens
 from ragplatform.adapters.http_retry import RetryPolicy
 from ragplatform.adapters.llms.openai import OpenAIChatModel
+from ragplatform.answer_settings import LlmSettings
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.ports import ChatDelta, ChatMessage, ChatModel, ChatPrompt, ChatUsage
-from ragplatform.settings import LlmSettings
 from tests.adapters.llms.server import Reply, closed_port
 from tests.llm_fixtures import ChatServer
 

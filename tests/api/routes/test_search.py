@@ -173,3 +173,25 @@ def test_bad_filters_explain_themselves(api: Api, acme: TenantFixture) -> None:
     assert response.status_code == 422
     problem = response.json()
     assert "filter.and[0].gte" in str(problem["errors"]), problem
+
+
+def test_every_chunk_is_indexed_with_its_document_title(api: Api, acme: TenantFixture) -> None:
+    """A late chunk is found by words only its document's title holds (its context header)."""
+    collection = create_collection(api.client, acme.owner_key, "titled")
+    filler = " ".join(f"Sentence {i} talks about ordinary office matters." for i in range(120))
+    body = f"# Zanzibar ferry timetable\n\n{filler}\n\nThe last boat leaves at dusk.\n".encode()
+    response = upload(api.client, acme.owner_key, collection, {"ferry.md": body})
+    doc = response.json()["documents"][0]
+    assert wait_for(api.client, acme.owner_key, doc["id"])["status"] == "ready"
+    hits = _search(
+        api,
+        acme.owner_key,
+        query="Zanzibar",
+        mode="keyword",
+        top_k=50,
+        collection_ids=[collection],
+    )["hits"]
+    assert len(hits) > 2  # every chunk, not only the first
+    last = max(h["chunk_index"] for h in hits)
+    assert any("last boat" in h["text"] for h in hits if h["chunk_index"] == last)
+    assert all("Zanzibar" not in h["text"] for h in hits if h["chunk_index"] > 0)

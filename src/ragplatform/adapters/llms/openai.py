@@ -20,9 +20,9 @@ from ragplatform.adapters.http_retry import (
     parse_retry_after,
     upstream_message,
 )
+from ragplatform.answer_settings import LlmSettings
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
 from ragplatform.ports import ChatDelta, ChatPrompt, ChatUsage
-from ragplatform.settings import LlmSettings
 
 PING_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 10.0
