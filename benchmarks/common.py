@@ -25,6 +25,11 @@ DATASET = ROOT.parent / "shared" / "datasets" / "scifact-train"
 ADMIN_KEY = "rag_benchmark_admin_key_0123456789abcdefgh"
 
 
+def backend() -> str:
+    """The vector backend under test: ``BENCH_BACKEND=qdrant|milvus`` (default qdrant)."""
+    return os.environ.get("BENCH_BACKEND", "qdrant")
+
+
 def corpus(limit: int | None = None) -> list[dict[str, str]]:
     """SciFact abstracts (``_id``, ``title``, ``text``)."""
     rows = []
@@ -50,7 +55,8 @@ def machine() -> str:
         f"{platform.machine()}, {cpus} CPUs, Python {platform.python_version()}, "
         f"ragplatform {version('ragplatform')}, torch {version('torch')}, "
         f"sentence-transformers {version('sentence-transformers')}, "
-        f"qdrant-edge-py {version('qdrant-edge-py')}"
+        f"qdrant-edge-py {version('qdrant-edge-py')}, pymilvus {version('pymilvus')}, "
+        f"milvus-lite {version('milvus-lite')}, vector backend **{backend()}**"
     )
 
 
@@ -66,6 +72,7 @@ def server(**env_extra: str) -> Iterator[tuple[str, dict[str, str]]]:
             "RAG_ADMIN_API_KEY": ADMIN_KEY,
             "RAG_RATE_LIMITS__ENABLED": "false",
             "RAG_LOG__LEVEL": "WARNING",
+            "RAG_VECTOR__BACKEND": backend(),
         } | env_extra
         run = [sys.executable, "-m", "ragplatform"]
         subprocess.run([*run, "migrate"], env=env, check=True, capture_output=True)
@@ -140,11 +147,16 @@ async def raw_store(rows: list[dict[str, str]]) -> AsyncIterator[tuple[Any, Any,
     Chunked exactly as ingestion does, embedded without cache, upserted into a temp shard.
     """
     from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
-    from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
+    from ragplatform.adapters.vectorstores.factory import build_vector_store
     from ragplatform.documents.chunking import chunk_document, chunk_id
     from ragplatform.documents.parsers import parse
     from ragplatform.ports import ChunkRecord
-    from ragplatform.settings import EmbeddingSettings, IngestionSettings
+    from ragplatform.settings import (
+        EmbeddingSettings,
+        IngestionSettings,
+        Settings,
+        VectorSettings,
+    )
 
     embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
     limits = IngestionSettings()
@@ -174,7 +186,11 @@ async def raw_store(rows: list[dict[str, str]]) -> AsyncIterator[tuple[Any, Any,
         ChunkRecord(**{**r.__dict__, "dense": v}) for r, v in zip(records, vectors, strict=True)
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        store = QdrantEdgeStore.open(Path(tmp) / "s", dimension=384, indexing_threshold_kb=20_000)
+        # the platform's own factory: Qdrant Edge or Milvus Lite in a temp data dir
+        settings = Settings(
+            env="dev", data_dir=Path(tmp), vector=VectorSettings(backend=backend())
+        )
+        store = await build_vector_store(settings, model=embedder.model_name, dimension=384)
         try:
             for start in range(0, len(records), 256):
                 await store.upsert(tenant_id="t", chunks=records[start : start + 256])

@@ -37,6 +37,8 @@ def test_passage_text_prefixes_the_title() -> None:
         "Otters: body."
     )  # a chunk that already starts with its title is not repeated
     assert passage_text({"title": "Otters"}, with_title=False) == ""
+    with_header = {"text": "Body.", "title": "otters.md", "context": "Otters > Hands"}
+    assert passage_text(with_header, with_title=True) == "Otters > Hands\nBody."
 
 
 def test_candidates_are_at_least_top_k(reranker: CrossEncoderReranker) -> None:

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragplatform.answer_settings import RerankSettings
-from ragplatform.ports import Reranker, VectorHit
+from ragplatform.ports import CONTEXT_KEY, Reranker, VectorHit
 
 
 def passage_text(payload: dict[str, Any], *, with_title: bool) -> str:
-    """What the re-ranker reads of a chunk: ``title\\ntext`` when it has a title, else the text."""
+    """What the re-ranker reads of a chunk: ``header\\ntext``, else the text.
+
+    The header is the chunk's context header (document title and headings, as it was indexed)
+    or, for chunks indexed without one, the document's title.
+    """
     text = str(payload.get("text", ""))
-    title = payload.get("title")
+    title = payload.get(CONTEXT_KEY) or payload.get("title")
     if not with_title or not isinstance(title, str) or not title.strip():
         return text
     title = title.strip()
