@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from ragplatform import __version__
+from ragplatform.backup_cli import backup_command, restore_command, tenants_app
 from ragplatform.bench_cli import bench_command
 from ragplatform.cli_support import fail, settings_or_exit
 from ragplatform.db.engine import Database, redact_url
@@ -47,6 +48,9 @@ app.add_typer(migrate_app, name="migrate")
 
 app.command("eval")(eval_command)
 app.command("bench")(bench_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.add_typer(tenants_app, name="tenants")
 
 
 def run_with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:

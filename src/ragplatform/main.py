@@ -141,7 +141,7 @@ def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -
                 limiter = LimitsRateLimiter.in_memory()
             stack.push_async_callback(limiter.close)
             if embedder is None:
-                model = await build_embedder(settings.embedding)
+                model = await build_embedder(settings.embedding, data_dir=settings.data_dir)
                 stack.push_async_callback(model.close)
             else:
                 model = embedder  # handed in (tests, benchmarks): its owner closes it

@@ -216,6 +216,9 @@ def test_platform_routes_are_closed_to_tenants(world: World) -> None:
         ("GET", f"/api/v1/tenants/{world.acme.id}"),
         ("PATCH", f"/api/v1/tenants/{world.acme.id}"),
         ("DELETE", f"/api/v1/tenants/{world.acme.id}"),
+        ("GET", "/api/v1/admin/backup"),
+        ("GET", f"/api/v1/admin/tenants/{world.acme.slug}/export"),
+        ("POST", "/api/v1/admin/tenants/import"),
     ):
         response = world.api.client.request(
             method,

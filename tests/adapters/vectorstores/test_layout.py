@@ -13,10 +13,12 @@ from ragplatform.adapters.vectorstores.layout import (
     CHUNK_ID,
     chunk_payload,
     jsonable,
+    named_dense,
     physical_name,
     point_id,
     search_depth,
     to_hit,
+    to_record,
 )
 from tests.contract.vector_data import chunk
 
@@ -76,3 +78,24 @@ def test_layout_fields_win_over_the_chunk_payload() -> None:
 def test_search_depth() -> None:
     assert search_depth(1) == 50
     assert search_depth(100) == 400
+
+
+def test_to_record_lifts_the_layout_keys_out_of_a_stored_point() -> None:
+    original = chunk("t", index=2, version=3, text="hello", payload={"title": "T", "page": 1})
+    record = to_record(chunk_payload(original), [0.5] * 4)
+    assert (record.id, record.tenant_id, record.document_version, record.chunk_index) == (
+        original.id,
+        "t",
+        3,
+        2,
+    )
+    assert record.text == "hello"
+    assert record.payload == {"title": "T", "page": 1}
+    assert record.dense == [0.5] * 4
+
+
+def test_named_dense_reads_the_dense_vector_or_refuses() -> None:
+    assert named_dense({"dense": [1, 2.5], "bm25": object()}) == [1.0, 2.5]
+    for vector in (None, [0.1, 0.2], {"bm25": [1.0]}):
+        with pytest.raises(ValueError, match="no dense vector"):
+            named_dense(vector)

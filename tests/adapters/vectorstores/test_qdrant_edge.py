@@ -251,3 +251,8 @@ async def test_close_lets_queued_calls_finish(tmp_path: Path) -> None:
     assert await asyncio.gather(*counts) == [50] * 5
     reopened = _open(tmp_path / "s")  # the lock is released
     await reopened.close()
+
+
+async def test_export_refuses_a_batch_size_below_one(edge: QdrantEdgeStore) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        await anext(edge.export_chunks(tenant_id=T, batch_size=0))

@@ -116,3 +116,14 @@ async def test_programming_errors_surface_unchanged() -> None:
     with pytest.raises(ValueError, match="never-created"):
         await store.count(tenant_id=T)
     await store.close()
+
+
+async def test_export_refuses_a_batch_size_below_one() -> None:
+    store = await QdrantServerStore.open(
+        AsyncQdrantClient(location=":memory:"), collection_name="t", dimension=DIM
+    )
+    try:
+        with pytest.raises(ValueError, match="batch_size"):
+            await anext(store.export_chunks(tenant_id=T, batch_size=0))
+    finally:
+        await store.close()

@@ -96,6 +96,30 @@ def check_tenant(tenant_id: str, chunks: Sequence[ChunkRecord]) -> None:
             raise ValueError(f"chunk {chunk.id} belongs to another tenant than {tenant_id!r}")
 
 
+def named_dense(vector: Any) -> list[float]:
+    """The ``dense`` vector of a point read back with its named vectors."""
+    values = vector.get(DENSE) if isinstance(vector, Mapping) else None
+    if not isinstance(values, Sequence):
+        raise ValueError("a stored point has no dense vector")
+    return [float(v) for v in values]
+
+
+def to_record(payload: Mapping[str, Any] | None, dense: Sequence[float]) -> ChunkRecord:
+    """The chunk as it was upserted, from a stored point (exports): layout keys lifted out."""
+    data = dict(payload or {})
+    return ChunkRecord(
+        id=uuid.UUID(str(data[CHUNK_ID])),
+        tenant_id=str(data["tenant_id"]),
+        collection_id=str(data["collection_id"]),
+        document_id=str(data["document_id"]),
+        document_version=int(data["document_version"]),
+        chunk_index=int(data["chunk_index"]),
+        text=str(data["text"]),
+        dense=[float(v) for v in dense],
+        payload={k: v for k, v in data.items() if k not in LAYOUT_KEYS},
+    )
+
+
 def to_hit(score: float, payload: Mapping[str, Any] | None) -> VectorHit:
     """A port hit from an engine point: the caller's chunk id, score and payload."""
     data = dict(payload or {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,10 +57,12 @@ from ragplatform.adapters.vectorstores.layout import (
     chunk_payload,
     dense_values,
     jsonable,
+    named_dense,
     physical_name,
     point_id,
     search_depth,
     to_hit,
+    to_record,
 )
 from ragplatform.errors import StartupError, Unavailable
 from ragplatform.ports import ChunkRecord, SearchMode, VectorHit
@@ -196,7 +198,7 @@ class QdrantEdgeStore:
         points = []
         for chunk in chunks:
             vectors: dict[str, Any] = {DENSE: dense_values(chunk, self.dimension)}
-            terms = self._encoder.document(chunk.text)
+            terms = self._encoder.document(chunk.indexed_text)
             if terms:
                 vectors[SPARSE] = _sparse(terms)
             points.append(Point(point_id(chunk.tenant_id, chunk.id), vectors, chunk_payload(chunk)))
@@ -270,6 +272,28 @@ class QdrantEdgeStore:
         )
         records, _ = await self._run(self._shard.scroll, request)
         return [to_hit(0.0, record.payload) for record in records[offset:]]
+
+    async def export_chunks(
+        self, *, tenant_id: str, batch_size: int = UPSERT_BATCH
+    ) -> AsyncIterator[list[ChunkRecord]]:
+        """Every chunk of the tenant with its dense vector, in point-id order, in batches."""
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        where = _tenant(tenant_id)
+        offset: Any = None
+        while True:
+            request = ScrollRequest(
+                offset=offset,
+                limit=batch_size,
+                filter=where,
+                with_payload=True,
+                with_vector=[DENSE],
+            )
+            records, offset = await self._run(self._shard.scroll, request)
+            if records:
+                yield [to_record(r.payload, named_dense(r.vector)) for r in records]
+            if offset is None:
+                return
 
     def _request(
         self,

@@ -15,7 +15,7 @@ IDF included, behaves the same. Per-tenant IDF needs a server recent enough to a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
@@ -33,10 +33,12 @@ from ragplatform.adapters.vectorstores.layout import (
     chunk_payload,
     dense_values,
     jsonable,
+    named_dense,
     physical_name,
     point_id,
     search_depth,
     to_hit,
+    to_record,
 )
 from ragplatform.adapters.vectorstores.qdrant_filters import qdrant_condition
 from ragplatform.errors import StartupError, Unavailable
@@ -192,7 +194,7 @@ class QdrantServerStore:
         points = []
         for chunk in chunks:
             vector: dict[str, Any] = {DENSE: dense_values(chunk, self.dimension)}
-            terms = self._encoder.document(chunk.text)
+            terms = self._encoder.document(chunk.indexed_text)
             if terms:
                 vector[SPARSE] = _sparse(terms)
             points.append(
@@ -281,6 +283,30 @@ class QdrantServerStore:
             )
         )
         return [to_hit(0.0, record.payload) for record in records[offset:]]
+
+    async def export_chunks(
+        self, *, tenant_id: str, batch_size: int = UPSERT_BATCH
+    ) -> AsyncIterator[list[ChunkRecord]]:
+        """Every chunk of the tenant with its dense vector, in point-id order, in batches."""
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        where = _tenant(tenant_id)
+        offset: models.ExtendedPointId | None = None
+        while True:
+            records, offset = await self._call(
+                self.client.scroll(
+                    self.collection_name,
+                    scroll_filter=where,
+                    limit=batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=[DENSE],
+                )
+            )
+            if records:
+                yield [to_record(r.payload, named_dense(r.vector)) for r in records]
+            if offset is None:
+                return
 
     async def search(
         self,

@@ -1,0 +1,1 @@
+"""Backups, restores and tenant moves: one verifiable, backend-neutral archive format."""
