@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -9,17 +10,25 @@ from pathlib import Path
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from ragplatform.adapters.vectorstores.milvus import MilvusStore
 from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
 from ragplatform.adapters.vectorstores.qdrant_server import QdrantServerStore
 from ragplatform.ports import VectorStore
 from tests.contract.vector_data import DIM, Encode
 
 
-@pytest.fixture(params=["qdrant-edge", "qdrant-local"])
+@pytest.fixture(params=["qdrant-edge", "qdrant-local", "milvus-lite"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorStore]:
     """A fresh, empty store of each adapter (384-d, the MiniLM size)."""
-    instance: QdrantEdgeStore | QdrantServerStore
-    if request.param == "qdrant-edge":
+    instance: QdrantEdgeStore | QdrantServerStore | MilvusStore
+    if request.param == "milvus-lite":
+        instance = await asyncio.to_thread(
+            MilvusStore.open_lite,
+            tmp_path / "milvus" / "test.db",
+            collection_name="test_minilm_384",
+            dimension=DIM,
+        )
+    elif request.param == "qdrant-edge":
         instance = QdrantEdgeStore.open(
             tmp_path / "shard", dimension=DIM, indexing_threshold_kb=20_000
         )

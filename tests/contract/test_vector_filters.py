@@ -9,7 +9,7 @@ import pytest
 
 from ragplatform.ports import SearchMode, VectorHit, VectorStore
 from ragplatform.retrieval.filters import parse_filter
-from tests.contract.vector_data import chunk, fake_vector
+from tests.contract.vector_data import chunk, fake_vector, is_milvus
 
 A, B = "tenant-a", "tenant-b"
 MODES: tuple[SearchMode, ...] = ("hybrid", "dense", "keyword")
@@ -283,3 +283,58 @@ async def test_ranking_within_the_filter_is_kept(store: VectorStore) -> None:
     assert hits[0].payload["document_id"] == "d2020"
     assert len(hits) == 2
     assert hits[0].score > hits[1].score
+
+
+LISTS: dict[str, dict[str, Any]] = {
+    "spread": {"scores": [1, 10], "dates": ["2020-01-01", "2022-06-01T12:00:00Z"]},
+    "inside": {"scores": [3, 5.5], "dates": ["nope", "2021-06-01"]},
+    "mixed": {"scores": ["5", True, 7], "dates": [20210601, "2019-01-01"]},
+    "scalar": {"scores": 5, "dates": "2021-01-01T00:00:00+01:00"},
+}
+LIST_CASES: dict[str, tuple[dict[str, Any], set[str]]] = {
+    "any-element-in-range": (_range("scores", gte=4, lte=6), {"inside", "scalar"}),
+    "range-around-no-element": (_range("scores", gt=1, lt=3), set()),
+    "one-sided-any-element": (_range("scores", gte=7), {"spread", "mixed"}),
+    "not-any-element": ({"not": _range("scores", gte=7)}, {"inside", "scalar"}),
+    "any-date-in-range": (
+        _range("dates", gte="2021-01-01", lt="2022-01-01"),
+        {"inside"},
+    ),
+    "offset-date-in-a-list-world": (
+        _range("dates", lt="2021-01-01"),
+        {"spread", "mixed", "scalar"},
+    ),
+    "eq-any-element-of-mixed-list": (_eq("scores", 7), {"mixed"}),
+    "eq-string-element-not-number": (_eq("scores", "5"), {"mixed"}),
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), list(LIST_CASES.values()), ids=list(LIST_CASES))
+async def test_list_values_match_when_any_element_does(
+    store: VectorStore, raw: dict[str, Any], expected: set[str]
+) -> None:
+    await store.upsert(
+        tenant_id=A,
+        chunks=[
+            chunk(A, "c1", name, text="report", payload={"metadata": metadata})
+            for name, metadata in LISTS.items()
+        ],
+    )
+    for mode in MODES:
+        assert (mode, _docs(await _search(store, raw, mode=mode))) == (mode, expected)
+
+
+async def test_ranges_read_the_first_eight_elements_of_a_list_on_milvus(
+    store: VectorStore,
+) -> None:
+    """Milvus keeps one filter slot per list element up to 8 (documented); Qdrant reads all."""
+    numbers = list(range(100, 110))  # 10 elements: 108 and 109 are past the eighth
+    await store.upsert(
+        tenant_id=A,
+        chunks=[chunk(A, "c1", "long", text="report", payload={"metadata": {"n": numbers}})],
+    )
+    early = await _search(store, _range("n", gte=107, lt=108), mode="dense")
+    late = await _search(store, _range("n", gte=109), mode="dense")
+    equal = await _search(store, _eq("n", 109), mode="dense")
+    assert _docs(early) == _docs(equal) == {"long"}
+    assert _docs(late) == (set() if is_milvus(store) else {"long"})

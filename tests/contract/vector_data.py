@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ragplatform.ports import ChunkRecord
+from ragplatform.ports import ChunkRecord, VectorStore
 
 DIM = 384
 _IDS = uuid.UUID("0b5e8f3e-6a41-4c1b-9d0e-2f7c1a9e4b55")
@@ -47,3 +47,10 @@ def chunk(
         dense=dense if dense is not None else fake_vector(key),
         payload=payload if payload is not None else {"title": document, "metadata": {}},
     )
+
+
+def is_milvus(store: VectorStore) -> bool:
+    """Whether ``store`` is the Milvus adapter (for its documented exceptions)."""
+    from ragplatform.adapters.vectorstores.milvus import MilvusStore
+
+    return isinstance(store, MilvusStore)
