@@ -15,7 +15,7 @@ from ragplatform.settings import Settings
 from tests.platform import ADMIN_KEY, Api, TenantFixture, make_tenant
 from tests.support import make_settings, migrate_to_head, shared_embedder, throwaway_postgres
 
-pytest_plugins = ["tests.llm_fixtures"]
+pytest_plugins = ["tests.llm_fixtures", "tests.rerank_fixtures"]
 
 
 @pytest.fixture(autouse=True)
