@@ -187,9 +187,7 @@ async def raw_store(rows: list[dict[str, str]]) -> AsyncIterator[tuple[Any, Any,
     ]
     with tempfile.TemporaryDirectory() as tmp:
         # the platform's own factory: Qdrant Edge or Milvus Lite in a temp data dir
-        settings = Settings(
-            env="dev", data_dir=Path(tmp), vector=VectorSettings(backend=backend())
-        )
+        settings = Settings(env="dev", data_dir=Path(tmp), vector=VectorSettings(backend=backend()))
         store = await build_vector_store(settings, model=embedder.model_name, dimension=384)
         try:
             for start in range(0, len(records), 256):

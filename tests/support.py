@@ -169,7 +169,7 @@ def shared_model() -> Any:
     return load_model(EmbeddingSettings())
 
 
-async def shared_embedder(settings: Any) -> Any:
+async def shared_embedder(settings: Any, **_options: Any) -> Any:
     """A real LocalEmbedder (own cache, semaphore) around the session's one loaded model."""
     from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,3 +55,13 @@ def openai_server(_openai_server: OpenAIServer) -> Iterator[OpenAIServer]:
     _openai_server.state.reset()
     yield _openai_server
     _openai_server.state.reset()
+
+
+@pytest.fixture(scope="session")
+def onnx_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the int8 ONNX export of the packaged model (exported once per run)."""
+    from ragplatform.adapters.embedders.onnx import load_onnx_model
+
+    data_dir = tmp_path_factory.mktemp("onnx-data")
+    load_onnx_model(EmbeddingSettings(runtime="onnx"), data_dir)
+    return data_dir
