@@ -147,7 +147,7 @@ async def test_a_foreign_collection_is_refused(tmp_path: Path) -> None:
     client.close()
     server_manager_instance.release_server(str(path))
     with pytest.raises(
-        StartupError, match=r"not created by ragplatform \(no bm25, terms, chunk_id,"
+        StartupError, match=r"not created by ragplatform \(no bm25, terms, keyword_text, chunk_id,"
     ):
         _open(path)
 

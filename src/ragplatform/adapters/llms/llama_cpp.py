@@ -161,6 +161,10 @@ class LlamaCppChatModel:
             return
         pieces: list[str] = []
         try:
+            # Evaluate every prompt from scratch: llama-cpp-python's prefix reuse of the KV
+            # cache made a repeated greedy prompt continue from corrupt state (garbage text)
+            # with llama-cpp-python 0.3.36; a RAG prompt shares little with the previous one.
+            self._llama.reset()
             chunks = self._llama.create_chat_completion(
                 messages=messages,
                 stream=True,
