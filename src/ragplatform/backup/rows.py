@@ -65,6 +65,8 @@ def _python_type(table: Table, column: str) -> type | None:
     try:
         kind: type = column_type.python_type
     except NotImplementedError:
+        # SQLAlchemy's own signal (TypeEngine.python_type) for a type without a Python
+        # equivalent: such a column's JSON value is loaded as it is, not converted
         return None
     return kind
 
