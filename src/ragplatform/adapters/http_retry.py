@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -75,3 +77,49 @@ def one_line(message: str, secret: str | None = None) -> str:
     if len(line) > MESSAGE_LIMIT:
         line = line[: MESSAGE_LIMIT - 1] + "…"
     return line
+
+
+async def post_with_retries(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Any,
+    *,
+    retries: int,
+    policy: RetryPolicy,
+    retry_statuses: Collection[int],
+    rejected: Callable[[httpx.Response], Exception],
+    unavailable: Callable[[str, float | None], Exception],
+    timeout_s: float | None = None,
+    on_retry: Callable[[], None] | None = None,
+) -> httpx.Response:
+    """POST ``body`` as JSON and return the 2xx response.
+
+    Transport errors (connect, timeouts, dropped connections), ``retry_statuses`` and 5xx are
+    retried up to ``retries`` times with ``policy``'s backoff (``Retry-After`` honoured), then
+    ``unavailable(reason, retry_after)`` is raised; any other status raises ``rejected``.
+    """
+    attempt = 0
+    while True:
+        retry_after: float | None = None
+        try:
+            response = await client.post(
+                url,
+                json=body,
+                timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__
+        else:
+            status = response.status_code
+            if 200 <= status < 300:
+                return response
+            if status not in retry_statuses and status < 500:
+                raise rejected(response)
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            reason = f"HTTP {status}"
+        if attempt >= retries:
+            raise unavailable(reason, retry_after)
+        await asyncio.sleep(policy.delay(attempt, retry_after))
+        attempt += 1
+        if on_retry is not None:
+            on_retry()

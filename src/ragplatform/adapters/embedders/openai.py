@@ -17,6 +17,7 @@ from ragplatform.adapters.http_retry import (
     MESSAGE_LIMIT,
     RetryPolicy,
     parse_retry_after,
+    post_with_retries,
     upstream_message,
 )
 from ragplatform.errors import InvalidInput, StartupError, Unavailable
@@ -180,30 +181,22 @@ class OpenAIEmbedder:
         if self._closed:
             raise Unavailable("the embedding client is closed", code="embedder_closed")
         body = {"model": self.model_name, "input": texts}
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                response = await self._client.post(
-                    self._url,
-                    json=body,
-                    timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
-                )
-            except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
-                reason = type(exc).__name__
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return self._parse(response, len(texts))
-                if status != 429 and status < 500:
-                    raise self._rejected(response)
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                reason = f"HTTP {status}"
-            if attempt >= retries:
-                raise self._unavailable(reason, retry_after)
-            await asyncio.sleep(self._retry.delay(attempt, retry_after))
-            attempt += 1
-            self.retries += 1
+        response = await post_with_retries(
+            self._client,
+            self._url,
+            body,
+            retries=retries,
+            policy=self._retry,
+            retry_statuses=(429,),
+            rejected=self._rejected,
+            unavailable=self._unavailable,
+            timeout_s=timeout_s,
+            on_retry=self._count_retry,
+        )
+        return self._parse(response, len(texts))
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     async def _embed_batch(self, texts: list[str]) -> list[array[float]]:
         async with self._limit:  # held across backoffs: a failing upstream is not flooded

@@ -22,7 +22,7 @@ from ragplatform.adapters.http_retry import (
     CONFIG_STATUSES,
     RetryPolicy,
     one_line,
-    parse_retry_after,
+    post_with_retries,
     upstream_message,
 )
 from ragplatform.answer_settings import RerankSettings
@@ -131,38 +131,29 @@ class HttpReranker:
         """POST one batch; retry transport errors, 408/425/429 and 5xx with backoff."""
         if self._closed:
             raise Unavailable("the re-ranker client is closed", code="reranker_closed")
-        body = self._body(query, texts)
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                response = await self._client.post(
-                    self._url,
-                    json=body,
-                    timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
-                )
-            except httpx.TransportError as exc:  # connect errors, timeouts, dropped connections
-                reason = type(exc).__name__
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    try:
-                        return parse_scores(response.json(), len(texts))
-                    except ValueError as exc:
-                        raise Unavailable(
-                            f"the re-ranker at {self.host} returned an unexpected response "
-                            f"({one_line(str(exc))})",
-                            code="rerank_bad_response",
-                        ) from None
-                if status not in RETRY_STATUSES and status < 500:
-                    raise self._rejected(response)
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                reason = f"HTTP {status}"
-            if attempt >= retries:
-                raise self._unavailable(reason, retry_after)
-            await asyncio.sleep(self._retry.delay(attempt, retry_after))
-            attempt += 1
-            self.retries += 1
+        response = await post_with_retries(
+            self._client,
+            self._url,
+            self._body(query, texts),
+            retries=retries,
+            policy=self._retry,
+            retry_statuses=RETRY_STATUSES,
+            rejected=self._rejected,
+            unavailable=self._unavailable,
+            timeout_s=timeout_s,
+            on_retry=self._count_retry,
+        )
+        try:
+            return parse_scores(response.json(), len(texts))
+        except ValueError as exc:
+            raise Unavailable(
+                f"the re-ranker at {self.host} returned an unexpected response "
+                f"({one_line(str(exc))})",
+                code="rerank_bad_response",
+            ) from None
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     async def _batch(self, query: str, texts: list[str]) -> list[float]:
         async with self._limit:  # held across backoffs: a failing upstream is not flooded
