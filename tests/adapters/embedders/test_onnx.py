@@ -144,7 +144,12 @@ async def test_batches_across_boundaries_preserve_order(onnx_model: OnnxModel) -
     vectors = await embedder.embed_documents(texts)
     assert [len(call) for call in spy.calls] == [4, 4, 2]
     assert (embedder.batches_embedded, embedder.texts_embedded) == (3, 10)
-    assert_same_texts(vectors, onnx_model.encode(texts, normalize_embeddings=True))
+    # int8 activations are scaled per batch, so the reference is the same three batches run
+    # directly: every vector must come back in its text's place, unchanged
+    expected = np.concatenate(
+        [onnx_model.encode(texts[i : i + 4], normalize_embeddings=True) for i in (0, 4, 8)]
+    )
+    np.testing.assert_allclose(np.asarray(vectors), expected, rtol=0, atol=1e-6)
     assert all(thread is not threading.main_thread() for thread in spy.threads)
 
 
