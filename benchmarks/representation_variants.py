@@ -239,7 +239,7 @@ def main() -> None:
         data = {n: {m: s.as_dict() for m, s in r.items()} for n, r in results.items()}
         record(
             "Document representation variants (SciFact train, engine level)",
-            ".venv/bin/python -m benchmarks.representation_variants "
+            ".venv/bin/python -m benchmarks.representation_variants --variants "
             + " ".join(f"'{n}'" for n in args.variants),
             [
                 "top 100 chunks per query, DBSF hybrid; a document scores its best chunk"
