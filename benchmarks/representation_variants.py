@@ -107,6 +107,25 @@ def chunks_of(doc: Doc, variant: Variant, count_tokens: Any) -> list[tuple[str, 
     return out
 
 
+def shard_chunk(  # noqa: PLR0917 - a record's fields
+    key: str, document_id: str, index: int, text: str, dense: list[float], payload: dict[str, Any]
+) -> Any:
+    """A chunk for a throw-away benchmark shard (tenant "t", collection "c")."""
+    from ragplatform.ports import ChunkRecord
+
+    return ChunkRecord(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+        tenant_id="t",
+        collection_id="c",
+        document_id=document_id,
+        document_version=1,
+        chunk_index=index,
+        text=text,
+        dense=dense,
+        payload=payload,
+    )
+
+
 def bm25_encoder(variant: Variant) -> Any:
     """The platform's BM25 encoder with the variant's parameters."""
     from qdrant_edge import Bm25, Bm25Config
@@ -133,7 +152,6 @@ async def run_variant(  # noqa: PLR0917 - an experiment's inputs
     aliases: dict[str, tuple[str, ...]],
 ) -> dict[str, Scores]:
     from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
-    from ragplatform.ports import ChunkRecord
 
     rows: list[tuple[Doc, int, str]] = []
     for doc in docs:
@@ -149,17 +167,7 @@ async def run_variant(  # noqa: PLR0917 - an experiment's inputs
         store._encoder = encoder  # an experiment's knob
         try:
             records = [
-                ChunkRecord(
-                    id=uuid.uuid5(uuid.NAMESPACE_URL, f"{doc.id}/{index}"),
-                    tenant_id="t",
-                    collection_id="c",
-                    document_id=doc.id,
-                    document_version=1,
-                    chunk_index=index,
-                    text=text,
-                    dense=vector,
-                    payload={"beir_id": doc.id},
-                )
+                shard_chunk(f"{doc.id}/{index}", doc.id, index, text, vector, {"beir_id": doc.id})
                 for (doc, index, text), vector in zip(rows, vectors, strict=True)
             ]
             for start in range(0, len(records), 256):

@@ -10,7 +10,6 @@ both replicas rank exactly like Qdrant Edge before any variant is trusted.
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from benchmarks.common import DATASET
-from benchmarks.representation_variants import CACHE, VARIANTS, VectorCache, chunks_of
+from benchmarks.representation_variants import (
+    CACHE,
+    VARIANTS,
+    VectorCache,
+    chunks_of,
+    shard_chunk,
+)
 from ragplatform.documents.chunking import split_sentences
 from ragplatform.evaluation.beir import load
 from ragplatform.evaluation.runner import content_aliases
@@ -206,7 +211,6 @@ async def check_against_engine(signals: Signals, queries: int = 100) -> str:
     """Index the chunks in Qdrant Edge; the replicas must rank keyword and hybrid like it."""
     from ragplatform.adapters.vectorstores.layout import search_depth
     from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
-    from ragplatform.ports import ChunkRecord
     from ragplatform.settings import VectorSettings
 
     same = {"keyword": 0, "hybrid": 0}
@@ -218,18 +222,10 @@ async def check_against_engine(signals: Signals, queries: int = 100) -> str:
         )
         try:
             records = [
-                ChunkRecord(
-                    id=uuid.uuid5(uuid.NAMESPACE_URL, f"row/{row}"),
-                    tenant_id="t",
-                    collection_id="c",
-                    document_id=str(signals.doc_of[row]),
-                    document_version=1,
-                    chunk_index=row,
-                    text=text,
-                    dense=signals.chunk_vecs[row].tolist(),
-                    payload={"row": row},
+                shard_chunk(f"row/{row}", str(signals.doc_of[row]), row, text, vector, {"row": row})
+                for row, (text, vector) in enumerate(
+                    zip(signals.texts, signals.chunk_vecs.tolist(), strict=True)
                 )
-                for row, text in enumerate(signals.texts)
             ]
             for start in range(0, len(records), 512):
                 await store.upsert(tenant_id="t", chunks=records[start : start + 512])
