@@ -9,9 +9,10 @@ both replicas rank exactly like Qdrant Edge before any variant is trusted.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,13 +208,12 @@ async def build(path: Path = DATASET, split: str = "train") -> Signals:
         await embedder.close()
 
 
-async def check_against_engine(signals: Signals, queries: int = 100) -> str:
-    """Index the chunks in Qdrant Edge; the replicas must rank keyword and hybrid like it."""
-    from ragplatform.adapters.vectorstores.layout import search_depth
+@contextlib.asynccontextmanager
+async def engine_shard(signals: Signals) -> AsyncIterator[Any]:
+    """The chunks in a real Qdrant Edge shard (the platform's default indexing threshold)."""
     from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
     from ragplatform.settings import VectorSettings
 
-    same = {"keyword": 0, "hybrid": 0}
     with tempfile.TemporaryDirectory(prefix="signals-") as tmp:
         store = QdrantEdgeStore.open(
             Path(tmp) / "shard",
@@ -229,28 +229,41 @@ async def check_against_engine(signals: Signals, queries: int = 100) -> str:
             ]
             for start in range(0, len(records), 512):
                 await store.upsert(tenant_id="t", chunks=records[start : start + 512])
-            for qi in range(min(queries, len(signals.qids))):
-                for mode in same:
-                    hits = await store.search(
-                        tenant_id="t",
-                        collection_ids=["c"],
-                        query_text=signals.qtexts[qi],
-                        query_dense=signals.query_vecs[qi].tolist(),
-                        mode=mode,  # type: ignore[arg-type]
-                        limit=10,
-                    )
-                    engine = [int(h.payload["row"]) for h in hits]
-                    if mode == "keyword":
-                        mine = [row for row, _ in signals.keyword(qi)[:10]]
-                    else:
-                        depth = search_depth(10)  # the engine's prefetch for limit 10
-                        branches = [signals.dense(qi)[:depth], signals.keyword(qi)[:depth]]
-                        fused = fuse_chunks(branches, [1, 1])
-                        mine = [r for r, _ in sorted(fused.items(), key=lambda i: -i[1])[:10]]
-                    same[mode] += engine == mine
+            await store.optimize()
+            yield store
         finally:
             await store.close()
+
+
+async def engine_rows(store: Any, signals: Signals, qi: int, mode: str, limit: int) -> list[int]:
+    hits = await store.search(
+        tenant_id="t",
+        collection_ids=["c"],
+        query_text=signals.qtexts[qi],
+        query_dense=signals.query_vecs[qi].tolist(),
+        mode=mode,
+        limit=limit,
+    )
+    return [int(h.payload["row"]) for h in hits]
+
+
+async def check_against_engine(store: Any, signals: Signals, queries: int = 100) -> str:
+    """The replicas must rank keyword and hybrid like Qdrant Edge itself."""
+    from ragplatform.adapters.vectorstores.layout import search_depth
+
+    same = {"keyword": 0, "hybrid": 0}
     n = min(queries, len(signals.qids))
+    for qi in range(n):
+        for mode in same:
+            engine = await engine_rows(store, signals, qi, mode, 10)
+            if mode == "keyword":
+                mine = [row for row, _ in signals.keyword(qi)[:10]]
+            else:
+                depth = search_depth(10)  # the engine's prefetch for limit 10
+                branches = [signals.dense(qi)[:depth], signals.keyword(qi)[:depth]]
+                fused = fuse_chunks(branches, [1, 1])
+                mine = [r for r, _ in sorted(fused.items(), key=lambda i: -i[1])[:10]]
+            same[mode] += engine == mine
     return f"replicas vs Qdrant Edge, identical top 10 for keyword {same['keyword']}/{n}, " + (
         f"hybrid DBSF {same['hybrid']}/{n} queries (exact cosine vs HNSW may differ by a tie)"
     )

@@ -76,8 +76,8 @@ def test_layout_fields_win_over_the_chunk_payload() -> None:
 
 
 def test_search_depth() -> None:
-    assert search_depth(1) == 50
-    assert search_depth(100) == 400
+    assert search_depth(1) == search_depth(20) == search_depth(100) == 400
+    assert search_depth(200) == 800  # eval's 100 hits ask for 200 chunks
 
 
 def test_to_record_lifts_the_layout_keys_out_of_a_stored_point() -> None:
