@@ -55,6 +55,28 @@ def _run(work: Callable[[], Coroutine[Any, Any, T]], *, offline_hint: str = "") 
         fail(f"{message}: {offline_hint}" if offline_hint and _IN_USE in message else message)
 
 
+def _offline_first(work: Callable[[], T], api_key: str | None, verb: str) -> T | None:
+    """``work()`` on the local data dir, or None when a server holds it and a key can go through.
+
+    Domain and start-up errors end the command with one line; a held data dir without a key
+    ends it with how to go through the server instead.
+    """
+    try:
+        return work()
+    except RagPlatformError as exc:
+        fail(exc.detail)
+    except StartupError as exc:
+        if _IN_USE not in str(exc):
+            fail(str(exc))
+        if not api_key:
+            fail(
+                f"{exc}: a server is running on it; pass --api-key with a platform admin "
+                f"key (or set RAG_API_KEY) to {verb} through it",
+                code=2,
+            )
+    return None
+
+
 def _report_manifest(out: Path, manifest: Manifest) -> None:
     size = out.stat().st_size
     documents = manifest.tables.get("documents", 0)
@@ -111,24 +133,13 @@ def _archive_out(
     if out.exists():
         fail(f"{out} already exists: choose another name or remove it", code=2)
     if server is None:
-        settings = settings_or_exit()
-        try:
-            manifest = _write_offline(settings, out, slug, console)
-        except RagPlatformError as exc:
-            fail(exc.detail)
-        except StartupError as exc:
-            if _IN_USE not in str(exc):
-                fail(str(exc))
-            if not api_key:
-                fail(
-                    f"{exc}: a server is running on it; pass --api-key with a platform admin "
-                    "key (or set RAG_API_KEY) to go through it",
-                    code=2,
-                )
-            server = local_server_url()
-        else:
+        manifest = _offline_first(
+            lambda: _write_offline(settings_or_exit(), out, slug, console), api_key, "go"
+        )
+        if manifest is not None:
             _report_manifest(out, manifest)
             return
+        server = local_server_url()
     if not api_key:
         fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
     with Remote(server, api_key) as remote:
@@ -211,24 +222,13 @@ def tenants_import(
         fail(f"{archive}: no such file", code=2)
     result: dict[str, Any]
     if server is None:
-        settings = settings_or_exit()
-        try:
-            summary = _import_offline(settings, archive, console)
-        except RagPlatformError as exc:
-            fail(exc.detail)
-        except StartupError as exc:
-            if _IN_USE not in str(exc):
-                fail(str(exc))
-            if not api_key:
-                fail(
-                    f"{exc}: a server is running on it; pass --api-key with a platform admin "
-                    "key (or set RAG_API_KEY) to import through it",
-                    code=2,
-                )
-            server = local_server_url()
-        else:
+        summary = _offline_first(
+            lambda: _import_offline(settings_or_exit(), archive, console), api_key, "import"
+        )
+        if summary is not None:
             typer.echo(f"imported tenant {summary.slug}: {summary.describe()}")
             return
+        server = local_server_url()
     if not api_key:
         fail("an API key is needed: pass --api-key or set RAG_API_KEY", code=2)
     with Remote(server, api_key) as remote:

@@ -149,7 +149,7 @@ def _integer(value: int, path: str) -> int:
     return value
 
 
-def _date(text: str) -> datetime | None:
+def parse_date(text: str) -> datetime | None:
     """An ISO 8601 date or datetime as an aware UTC datetime (naive ones are UTC), or None."""
     if not _DATE.fullmatch(text):
         return None
@@ -240,7 +240,7 @@ def _bound(raw: object, path: str) -> float | datetime:
         except OverflowError:
             raise FilterError(path, "number out of range") from None
     if isinstance(raw, str):
-        date = _date(raw)
+        date = parse_date(raw)
         if date is not None:
             return date
     raise FilterError(path, f"expected a number or an ISO 8601 date, got {_show(raw)}")

@@ -44,8 +44,8 @@ from ragplatform.retrieval.filters import (
     NumberRange,
     Or,
     Scalar,
+    parse_date,
 )
-from ragplatform.retrieval.filters import _date as parse_date
 
 TERMS = "terms"
 MAX_RANGE_ELEMENTS = 8
