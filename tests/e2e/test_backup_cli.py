@@ -4,8 +4,6 @@ data dir is backed up through the server's API; tenants move between two running
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+from tests.e2e.test_server import cli, free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 ADMIN = "rag_backup_cli_admin_key_0123456789abcdef"
@@ -26,15 +24,8 @@ ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 def running(env: dict[str, str]) -> Iterator[str]:
     """A migrated server on a free port; its base URL (RAG_PORT is set for client commands)."""
     assert cli("migrate", env=env).returncode == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{env['RAG_PORT']}"
+    base, proc = start_server(env)
     try:
-        wait_until_up(base, proc, deadline_s=120)  # type: ignore[arg-type]
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +13,13 @@ import httpx
 import pytest
 
 from ragplatform.adapters.vectorstores.qdrant_edge import QdrantEdgeStore
-from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+from tests.e2e.test_server import cli, free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 ADMIN = "rag_crash_test_admin_key_0123456789abcdef"
 CORPUS = (
     Path(__file__).resolve().parents[3] / "shared" / "datasets" / "scifact-train" / "corpus.jsonl"
 )
-
-
-def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    wait_until_up(f"http://127.0.0.1:{port}", proc, deadline_s=120)
-    return proc
 
 
 def _abstracts(count: int) -> list[tuple[str, str]]:
@@ -54,7 +40,7 @@ def test_kill_9_mid_ingestion_then_restart_finishes_every_job(tmp_path: Path) ->
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     admin = {"Authorization": f"Bearer {ADMIN}"}
-    proc = _start(env, port)
+    _, proc = start_server(env, port)
     try:
         tenant = httpx.post(
             f"{base}/api/v1/tenants", json={"slug": "acme", "name": "Acme"}, headers=admin
@@ -94,7 +80,7 @@ def test_kill_9_mid_ingestion_then_restart_finishes_every_job(tmp_path: Path) ->
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-    proc = _start(env, port)  # the same data dir: interrupted jobs resume
+    _, proc = start_server(env, port)  # the same data dir: interrupted jobs resume
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.documents_support import pdf_bytes
-from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+from tests.e2e.test_server import cli, free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 ADMIN = "rag_ingest_cli_admin_key_0123456789abcdef"
@@ -20,16 +20,8 @@ ADMIN = "rag_ingest_cli_admin_key_0123456789abcdef"
 def test_ingest_walks_uploads_and_reports(tmp_path: Path) -> None:
     env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=ADMIN)
     assert cli("migrate", env=env).returncode == 0
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    base, proc = start_server(env, free_port())
     try:
-        wait_until_up(base, proc, deadline_s=120)
         admin = {"Authorization": f"Bearer {ADMIN}"}
         tenant = httpx.post(
             f"{base}/api/v1/tenants", json={"slug": "acme", "name": "A"}, headers=admin

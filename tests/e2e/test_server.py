@@ -64,22 +64,42 @@ def wait_until_up(base: str, proc: subprocess.Popen[str], deadline_s: float = 30
     raise AssertionError("server did not come up")
 
 
+def start_server(
+    env: dict[str, str],
+    port: int | None = None,
+    *,
+    stdout: int = subprocess.DEVNULL,
+    stderr: int = subprocess.DEVNULL,
+    deadline_s: float = 120,
+) -> tuple[str, subprocess.Popen[str]]:
+    """``ragplatform serve`` on ``port`` (else the env's RAG_PORT) once /healthz answers.
+
+    Returns (base URL, process); stopping it is the caller's. A server that does not come up
+    is killed before the error propagates.
+    """
+    args = [sys.executable, "-m", "ragplatform", "serve"]
+    if port is None:
+        port = int(env["RAG_PORT"])
+    else:
+        args += ["--port", str(port)]
+    proc = subprocess.Popen(args, env=env, stdout=stdout, stderr=stderr, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, proc, deadline_s)
+    except BaseException:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+    return base, proc
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = server_env(tmp_path / "data")
     assert cli("migrate", env=env).returncode == 0
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    base, proc = start_server(env, free_port(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _DATA_DIRS[proc.pid] = tmp_path / "data"
     try:
-        wait_until_up(base, proc)
         yield base, proc
     finally:
         if proc.poll() is None:
@@ -152,15 +172,8 @@ def test_sigterm_drains_an_in_flight_request(tmp_path: Path) -> None:
     env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=admin_key)
     assert cli("migrate", env=env).returncode == 0
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    _, proc = start_server(env, port, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}", proc)
         body = b'{"slug": "drained", "name": "Drained"}'
         head = (
             f"POST /api/v1/tenants HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -7,7 +7,6 @@ the same path; ``/readyz`` pings the store and names the backend.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+from tests.e2e.test_server import cli, free_port, server_env, start_server
 
 pytestmark = pytest.mark.e2e
 ADMIN = "rag_backend_test_admin_key_0123456789abcdef"
@@ -30,17 +29,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     """(base URL, backend) of a server on a fresh data dir with that vector backend."""
     env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=ADMIN, RAG_VECTOR__BACKEND=request.param)
     assert cli("migrate", env=env).returncode == 0
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    base, proc = start_server(env, free_port(), stderr=subprocess.PIPE)
     try:
-        wait_until_up(base, proc, deadline_s=120)
         yield base, request.param
     finally:
         proc.terminate()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.test_server import cli, free_port, server_env, wait_until_up
+from tests.e2e.test_server import cli, free_port, server_env, start_server
 from tests.openai_compat.conftest import HANDBOOK
 from tests.platform import ADMIN_KEY, bearer
 
@@ -24,17 +22,8 @@ pytestmark = pytest.mark.e2e
 def base(tmp_path: Path) -> Iterator[str]:
     env = server_env(tmp_path / "data", RAG_ADMIN_API_KEY=ADMIN_KEY)
     assert cli("migrate", env=env).returncode == 0
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragplatform", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    url, proc = start_server(env, free_port())
     try:
-        wait_until_up(url, proc)
         yield url
     finally:
         proc.terminate()
