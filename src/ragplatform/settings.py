@@ -129,6 +129,10 @@ class EmbeddingSettings(BaseModel):
         default=None, description="Local model directory; unset = the packaged all-MiniLM-L6-v2"
     )
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+    micro_batch_size: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=8,
+        description="local: texts per forward pass, longest first (less padding on a CPU)",
+    )
     max_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000
     base_url: str | None = Field(default=None, description="e.g. http://tei:8080/v1")

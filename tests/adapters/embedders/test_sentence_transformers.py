@@ -32,6 +32,7 @@ class SpyModel:
         self._delay_s = delay_s
         self._lock = threading.Lock()
         self.calls: list[list[str]] = []
+        self.kwargs: list[dict[str, Any]] = []
         self.threads: list[threading.Thread] = []
         self.active = 0
         self.peak = 0
@@ -44,6 +45,7 @@ class SpyModel:
             self.active += 1
             self.peak = max(self.peak, self.active)
             self.calls.append(list(texts))
+            self.kwargs.append(dict(kwargs))
             self.threads.append(threading.current_thread())
         try:
             if self._delay_s:
@@ -109,6 +111,23 @@ async def test_batches_across_boundaries_preserve_order(minilm: Any) -> None:
     assert embedder.texts_embedded == 10
     expected = minilm.encode(texts, normalize_embeddings=True)
     np.testing.assert_allclose(np.array(vectors), expected, atol=1e-5)
+
+
+async def test_each_call_runs_in_forward_passes_of_micro_batch_size(minilm: Any) -> None:
+    texts = [LONG_TEXT, "short", "a somewhat longer sentence about cells", "x" * 300, "mid text"]
+    spy = SpyModel(minilm)
+    small = await make(spy, batch_size=64, micro_batch_size=2, cache_size=0).embed_documents(texts)
+    whole = await make(spy, batch_size=64, micro_batch_size=64, cache_size=0).embed_documents(texts)
+    assert [len(call) for call in spy.calls] == [5, 5]  # one call each: the batch is the same
+    assert [kw["batch_size"] for kw in spy.kwargs] == [2, 5]  # passes of 2 texts, or all 5
+    # padding is masked out, so the pass a text runs in does not change its vector
+    np.testing.assert_allclose(np.array(small), np.array(whole), atol=1e-5)
+
+
+def test_micro_batch_size_defaults_to_8() -> None:
+    assert EmbeddingSettings().micro_batch_size == 8
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        EmbeddingSettings(micro_batch_size=0)
 
 
 async def test_cache_hits_avoid_re_encoding(minilm: Any) -> None:

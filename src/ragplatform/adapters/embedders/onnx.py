@@ -130,12 +130,16 @@ class OnnxModel:
         del convert_to_numpy, show_progress_bar  # always numpy, never a progress bar
         if not texts:
             return np.zeros((0, self._info.dimension), dtype=np.float32)
+        # Longest first, as sentence-transformers does: each pass pads to its own longest text.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         step = max(1, batch_size)
         parts = [
-            self._embed(texts[start : start + step], normalize_embeddings)
+            self._embed([texts[i] for i in order[start : start + step]], normalize_embeddings)
             for start in range(0, len(texts), step)
         ]
-        return np.concatenate(parts)
+        matrix = np.empty((len(texts), self._info.dimension), dtype=np.float32)
+        matrix[order] = np.concatenate(parts)
+        return matrix
 
 
 def load_onnx_model(settings: EmbeddingSettings, data_dir: Path) -> OnnxModel:

@@ -126,9 +126,12 @@ class LocalEmbedder:
         return self._model
 
     def _encode(self, model: Any, texts: list[str]) -> list[array[float]]:
+        # The model sorts the texts by length and pads each forward pass to its own longest
+        # text: passes of a few texts waste less on padding than one pass of the whole batch
+        # (benchmarks/RESULTS.md, "Embedding forward-pass size").
         matrix = model.encode(
             texts,
-            batch_size=len(texts),
+            batch_size=min(len(texts), self._settings.micro_batch_size),
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
