@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import DATASET, record
+from benchmarks.common import DATASET, raw_embedder, record
 from ragplatform.adapters.vectorstores import qdrant_edge
 from ragplatform.evaluation.beir import load
 from ragplatform.evaluation.metrics import Scores, evaluate, ndcg_at, ranked
@@ -93,13 +93,10 @@ async def weighted(store: Any, search: dict[str, Any], weights: tuple[float, flo
 async def run(
     data_dir: Path, split: str, with_weighted: bool = False, only_weighted: bool = False
 ) -> list[tuple[str, Scores]]:
-    from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
-    from ragplatform.settings import EmbeddingSettings
-
     dataset = load(DATASET, split)
     aliases = content_aliases(dataset.corpus)
     tenant, collection = _ids(data_dir)
-    embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    embedder = await raw_embedder()  # the default runtime, as `ragplatform eval` ingested with
     queries = list(dataset.queries.items())
     vectors = await embedder.embed_documents([text for _, text in queries])
     shard = next((data_dir / "vectors" / "qdrant-edge").iterdir())

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from benchmarks.common import corpus, percentile, record, server, tenant_key
+from benchmarks.common import corpus, percentile, raw_embedder, record, server, tenant_key
 
 BATCH_FILES = 20  # files per upload request, as a bulk client would send them
 
@@ -97,13 +97,12 @@ def platform_run(rows: list[dict[str, str]]) -> dict[str, float]:
 
 def raw_run(rows: list[dict[str, str]]) -> dict[str, float]:
     """The same parse + chunk, then the embedder alone (cache off), batch 64."""
-    from ragplatform.adapters.embedders.sentence_transformers import LocalEmbedder
     from ragplatform.documents.chunking import chunk_document
     from ragplatform.documents.parsers import parse
-    from ragplatform.settings import EmbeddingSettings, IngestionSettings
+    from ragplatform.settings import IngestionSettings
 
     async def run() -> dict[str, float]:
-        embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+        embedder = await raw_embedder()
         limits = IngestionSettings()
         texts = []
         for row in rows:

@@ -41,7 +41,7 @@ Embedders = dict[str, Any]
 
 
 async def _embedders() -> Embedders:
-    torch = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    torch = await LocalEmbedder.load(EmbeddingSettings(runtime="torch", cache_size=0))
     started = time.perf_counter()
     onnx = await OnnxEmbedder.load(
         EmbeddingSettings(runtime="onnx", cache_size=0), data_dir=WORK / "data"

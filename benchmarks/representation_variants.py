@@ -211,7 +211,7 @@ async def run(names: list[str], limit: int | None, split: str) -> dict[str, dict
         others = [d for d in docs if d.id not in judged][:limit]
         docs = [d for d in docs if d.id in judged] + others
     aliases = content_aliases(docs)
-    embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    embedder = await LocalEmbedder.load(EmbeddingSettings(runtime="torch", cache_size=0))
     cache = VectorCache(CACHE)
     try:
         texts = list(dataset.queries.items())

@@ -75,7 +75,7 @@ async def measure(path: Path, depth: int, n_queries: int, batch_sizes: list[int]
     started = time.perf_counter()
     loaded = await CrossEncoderReranker.load(base)
     load_s = time.perf_counter() - started
-    embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    embedder = await LocalEmbedder.load(EmbeddingSettings(runtime="torch", cache_size=0))
     model = loaded._model
     texts = passages(model.tokenizer, depth * 4)
     asks = queries(n_queries)

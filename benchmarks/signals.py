@@ -170,7 +170,7 @@ async def build(path: Path = DATASET, split: str = "train") -> Signals:
     dataset = load(path, split)
     docs = list(dataset.corpus)
     variant = VARIANTS["200/40 title context"]
-    embedder = await LocalEmbedder.load(EmbeddingSettings(cache_size=0))
+    embedder = await LocalEmbedder.load(EmbeddingSettings(runtime="torch", cache_size=0))
     cache = VectorCache(CACHE)
     try:
         doc_of, texts, owner, sentences = [], [], [], []

@@ -118,8 +118,9 @@ class EmbeddingSettings(BaseModel):
 
     provider: Literal["local", "openai"] = "local"
     runtime: Literal["torch", "onnx"] = Field(
-        default="torch",
-        description="local: PyTorch, or ONNX Runtime int8 (exported from the model, cached)",
+        default="onnx",
+        description="local: ONNX Runtime int8 (exported from the model at first start, cached; "
+        "measured 2x faster, same nDCG) or PyTorch float32",
     )
     model: str = Field(
         default="all-MiniLM-L6-v2",
@@ -128,10 +129,14 @@ class EmbeddingSettings(BaseModel):
     model_path: Path | None = Field(
         default=None, description="Local model directory; unset = the packaged all-MiniLM-L6-v2"
     )
+    export_dir: Path | None = Field(
+        default=None, description="onnx: where the int8 export is cached; unset = <data dir>/models"
+    )
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
-    micro_batch_size: Annotated[int, Field(ge=1, le=1024)] = Field(
-        default=8,
-        description="local: texts per forward pass, longest first (less padding on a CPU)",
+    micro_batch_size: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        default=None,
+        description="local: texts per forward pass, longest first; unset = each runtime's "
+        "fastest on a CPU (torch 8, onnx 1)",
     )
     max_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
     cache_size: Annotated[int, Field(ge=0, le=10_000_000)] = 10_000

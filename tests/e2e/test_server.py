@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 _DATA_DIRS: dict[int, Path] = {}  # server pid -> its data dir, to restart on the same data
+SHARED_EXPORTS = Path(tempfile.gettempdir()) / "ragplatform-test-onnx-exports"
 
 
 def free_port() -> int:
@@ -34,6 +36,9 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         RAG_ENV="test",
         RAG_AUTH__SECRET_KEY=TEST_SECRET,
         RAG_DATA_DIR=str(data_dir),
+        # the default ONNX runtime exports the model at a first start: once for every server
+        # process of the test run, not once per data dir
+        RAG_EMBEDDING__EXPORT_DIR=str(SHARED_EXPORTS),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

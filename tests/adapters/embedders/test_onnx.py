@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -169,11 +170,9 @@ async def test_batches_across_boundaries_preserve_order(onnx_model: OnnxModel) -
     vectors = await embedder.embed_documents(texts)
     assert [len(call) for call in spy.calls] == [4, 4, 2]
     assert (embedder.batches_embedded, embedder.texts_embedded) == (3, 10)
-    # int8 activations are scaled per batch, so the reference is the same three batches run
-    # directly: every vector must come back in its text's place, unchanged
-    expected = np.concatenate(
-        [onnx_model.encode(texts[i : i + 4], normalize_embeddings=True) for i in (0, 4, 8)]
-    )
+    # int8 activations are scaled per forward pass, and the embedder runs one text per pass:
+    # every vector must come back in its text's place, exactly as the text alone gives it
+    expected = onnx_model.encode(texts, batch_size=1, normalize_embeddings=True)
     np.testing.assert_allclose(np.asarray(vectors), expected, rtol=0, atol=1e-6)
     assert all(thread is not threading.main_thread() for thread in spy.threads)
 
@@ -229,14 +228,46 @@ async def test_factory_builds_it_from_the_cached_export(onnx_data_dir: Path) -> 
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
-async def test_factory_keeps_torch_by_default(minilm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_onnx_is_the_default_runtime(onnx_data_dir: Path) -> None:
+    assert EmbeddingSettings().runtime == "onnx"
+    embedder = await build_embedder(EmbeddingSettings(), data_dir=onnx_data_dir)
+    try:
+        assert isinstance(embedder, OnnxEmbedder)
+        assert embedder.micro_batch == 1  # one text per forward pass unless configured
+    finally:
+        await embedder.close()
+
+
+async def test_factory_builds_torch_when_asked(
+    minilm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_onnx(*_: Any) -> Any:
         raise AssertionError("the ONNX runtime must not load for runtime=torch")
 
     monkeypatch.setattr(onnx_module, "load_onnx_model", no_onnx)
     monkeypatch.setattr(st_module, "load_model", lambda _settings: minilm)
-    embedder = await build_embedder(EmbeddingSettings(), data_dir=Path("unused"))
+    embedder = await build_embedder(EmbeddingSettings(runtime="torch"), data_dir=Path("unused"))
     assert type(embedder) is LocalEmbedder
+    assert embedder.micro_batch == 8
+
+
+async def test_export_dir_holds_the_export_instead_of_the_data_dir(
+    onnx_data_dir: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "exports"
+    entry = cache_dir(onnx_data_dir, "all-MiniLM-L6-v2", packaged_model_path())
+    shutil.copytree(entry, shared / entry.name)  # as a replica would find it, pre-exported
+    data_dir = tmp_path / "data"
+    model = load_onnx_model(settings(export_dir=shared), data_dir)
+    assert model.get_embedding_dimension() == 384
+    assert not (data_dir / "models").exists()
+
+
+async def test_a_text_vector_does_not_depend_on_its_batch_mates(onnx_model: OnnxModel) -> None:
+    embedder = make(onnx_model, cache_size=0)  # the default: one text per forward pass
+    alone = await embedder.embed_documents([PASSAGES[6]])
+    mixed = await embedder.embed_documents([LONG_TEXT, PASSAGES[6], "x", PASSAGES[0]])
+    np.testing.assert_array_equal(np.asarray(alone[0]), np.asarray(mixed[1]))
 
 
 async def test_load_opens_the_model_in_a_thread(

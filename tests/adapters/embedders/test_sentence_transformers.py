@@ -124,8 +124,10 @@ async def test_each_call_runs_in_forward_passes_of_micro_batch_size(minilm: Any)
     np.testing.assert_allclose(np.array(small), np.array(whole), atol=1e-5)
 
 
-def test_micro_batch_size_defaults_to_8() -> None:
-    assert EmbeddingSettings().micro_batch_size == 8
+def test_micro_batch_size_is_the_runtimes_own_unless_set(minilm: Any) -> None:
+    assert EmbeddingSettings().micro_batch_size is None
+    assert make(minilm).micro_batch == 8  # torch's fastest on a CPU
+    assert make(minilm, micro_batch_size=3).micro_batch == 3
     with pytest.raises(ValueError, match="micro_batch_size"):
         EmbeddingSettings(micro_batch_size=0)
 
@@ -257,7 +259,7 @@ async def test_load_runs_in_a_thread(minilm: Any, monkeypatch: pytest.MonkeyPatc
         return minilm
 
     monkeypatch.setattr(st_module, "load_model", fake_load)
-    embedder = await build_embedder(EmbeddingSettings(provider="local", model="minilm"))
+    embedder = await build_embedder(EmbeddingSettings(runtime="torch", model="minilm"))
     assert isinstance(embedder, LocalEmbedder)
     assert embedder.model_name == "minilm"
     assert threads

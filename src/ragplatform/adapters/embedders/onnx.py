@@ -1,10 +1,11 @@
-"""The local model on ONNX Runtime, int8 (``RAG_EMBEDDING__RUNTIME=onnx``, the ``onnx`` extra).
+"""The local model on ONNX Runtime, int8 (``RAG_EMBEDDING__RUNTIME=onnx``, the default).
 
 The model is exported from the same local weights at first use and cached under the data dir
-(:mod:`.onnx_export`). Inference mirrors sentence-transformers: the model's own fast tokenizer
-with its maximum sequence length and truncation, mean pooling over the attention mask, L2
-normalisation. Everything else (token counting, batching, the embedding cache, threads, ping,
-close) is :class:`LocalEmbedder`'s, so both runtimes behave the same.
+or ``RAG_EMBEDDING__EXPORT_DIR`` (:mod:`.onnx_export`). Inference mirrors sentence-transformers:
+the model's own fast tokenizer with its maximum sequence length and truncation, mean pooling
+over the attention mask, L2 normalisation. Everything else (token counting, batching, the
+embedding cache, threads, ping, close) is :class:`LocalEmbedder`'s, so both runtimes behave the
+same.
 """
 
 from __future__ import annotations
@@ -152,6 +153,8 @@ def load_onnx_model(settings: EmbeddingSettings, data_dir: Path) -> OnnxModel:
             "model"
         )
     target = cache_dir(data_dir, settings.model, source)
+    if settings.export_dir is not None:
+        target = settings.export_dir / target.name
     if target.exists():
         try:
             return OnnxModel.open(target)
@@ -173,6 +176,11 @@ def load_onnx_model(settings: EmbeddingSettings, data_dir: Path) -> OnnxModel:
 
 class OnnxEmbedder(LocalEmbedder):
     """:class:`LocalEmbedder` on the int8 ONNX export: same tokens, limits, batching, cache."""
+
+    # One text per pass: the fastest measured, and int8 activations are scaled per pass
+    # (padding included), so only a pass of one makes a text's vector independent of the
+    # texts embedded beside it.
+    MICRO_BATCH = 1
 
     @classmethod
     async def load(

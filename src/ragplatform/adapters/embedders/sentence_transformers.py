@@ -82,12 +82,17 @@ class LocalEmbedder:
     the model) and ``batches_embedded`` (calls of ``model.encode``).
     """
 
+    # Texts per forward pass unless RAG_EMBEDDING__MICRO_BATCH_SIZE says otherwise: the fastest
+    # measured on a CPU (benchmarks/RESULTS.md, "Embedding forward-pass size").
+    MICRO_BATCH = 8
+
     def __init__(
         self, *, model: Any, settings: EmbeddingSettings, ping_timeout_s: float = PING_TIMEOUT_S
     ) -> None:
         self._model: Any = model
         self._tokenizer = _counting_tokenizer(model)
         self._settings = settings
+        self.micro_batch = settings.micro_batch_size or self.MICRO_BATCH
         self._ping_timeout_s = ping_timeout_s
         self._cache = EmbeddingCache(settings.cache_size)
         self._batches: Coalescer[array[float]] = Coalescer(
@@ -131,7 +136,7 @@ class LocalEmbedder:
         # (benchmarks/RESULTS.md, "Embedding forward-pass size").
         matrix = model.encode(
             texts,
-            batch_size=min(len(texts), self._settings.micro_batch_size),
+            batch_size=min(len(texts), self.micro_batch),
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
