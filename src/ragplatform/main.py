@@ -175,7 +175,13 @@ def _lifespan(settings: Settings, metrics: Metrics, embedder: Embedder | None) -
             )
             await runner.start()
             stack.push_async_callback(runner.stop)
-            _log.info("started", env=settings.env, database=db.backend, revision=revision)
+            _log.info(
+                "started",
+                env=settings.env,
+                database=db.backend,
+                revision=revision,
+                embedding=_describe_embedding(settings, model.model_name),
+            )
             yield {
                 "settings": settings,
                 "db": db,
@@ -209,6 +215,13 @@ def body_limit(settings: Settings) -> Any:
         return settings.limits.max_request_bytes
 
     return limit_for
+
+
+def _describe_embedding(settings: Settings, model: str) -> str:
+    """``model (runtime)`` for the startup log: onnx/torch in-process, or the remote provider."""
+    embedding = settings.embedding
+    where = embedding.runtime if embedding.provider == "local" else embedding.provider
+    return f"{model} ({where})"
 
 
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
