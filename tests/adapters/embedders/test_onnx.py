@@ -71,6 +71,11 @@ def onnx_model(onnx_data_dir: Path) -> OnnxModel:
     return load_onnx_model(settings(), onnx_data_dir)
 
 
+def test_idle_threads_sleep_instead_of_spinning(onnx_model: OnnxModel) -> None:
+    options = onnx_model._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def make(model: Any, **values: Any) -> OnnxEmbedder:
     """An embedder on an already opened (possibly spied) ONNX model."""
     return OnnxEmbedder(model=model, settings=settings(**values))
