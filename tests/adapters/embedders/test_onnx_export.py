@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -19,6 +20,7 @@ from ragplatform.adapters.embedders.onnx_export import (
     META_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
+    QuietOnnxRuntime,
     cache_dir,
     export_model,
     source_key,
@@ -246,3 +248,67 @@ def test_missing_model_path_is_a_startup_error(tmp_path: Path) -> None:
     settings = EmbeddingSettings(runtime="onnx", model_path=tmp_path / "nowhere")
     with pytest.raises(StartupError, match="RAG_EMBEDDING__MODEL_PATH"):
         load_onnx_model(settings, tmp_path)
+
+
+def _ort_chatter() -> None:
+    """Run real ONNX Runtime tooling that logs at INFO: a graph with a dead node, pruned."""
+    import onnx
+    from onnx import TensorProto, helper
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["x"], ["y"], name="kept"),
+            helper.make_node("Identity", ["x"], ["dead"], name="dead"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = OnnxModel(helper.make_model(graph))
+    model.prune_graph()
+    assert [node.name for node in model.model.graph.node] == ["kept"]
+    onnx.checker.check_model(model.model)
+
+
+def test_onnx_runtime_chatter_is_quiet_during_an_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def chatty_build(_settings: EmbeddingSettings, work: Path) -> None:
+        _ort_chatter()
+        logging.getLogger("ragplatform.embedder").info("our own line")
+        (work / META_FILE).write_text("{}")
+
+    caplog.set_level(logging.INFO)
+    _ort_chatter()  # outside an export it reaches the handlers as usual
+    assert any("Removed" in record.getMessage() for record in caplog.records)
+    caplog.clear()
+
+    monkeypatch.setattr(onnx_export, "_build", chatty_build)
+    export_model(SETTINGS, tmp_path / "models" / "entry")
+    assert [record.getMessage() for record in caplog.records] == ["our own line"]
+    assert all(not handler.filters for handler in logging.getLogger().handlers)
+
+
+@pytest.mark.parametrize(
+    ("path", "level", "message", "passes"),
+    [
+        ("/x/onnxruntime/transformers/onnx_model.py", logging.INFO, "Removed 273 nodes", False),
+        (
+            "/x/onnxruntime/quantization/quantize.py",
+            logging.WARNING,
+            "Please consider to run pre-processing before quantization. Refer to example: ...",
+            False,
+        ),
+        ("/x/onnxruntime/quantization/quantize.py", logging.WARNING, "op not supported", True),
+        ("/x/onnxruntime/quantization/quantize.py", logging.ERROR, "failed", True),
+        ("/x/ragplatform/app.py", logging.INFO, "started", True),
+    ],
+)
+def test_the_quiet_filter_keeps_real_warnings(
+    path: str, level: int, message: str, passes: bool
+) -> None:
+    record = logging.makeLogRecord(
+        {"pathname": path.replace("/", os.sep), "levelno": level, "msg": message}
+    )
+    assert QuietOnnxRuntime().filter(record) is passes

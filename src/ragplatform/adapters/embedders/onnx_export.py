@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -37,6 +39,37 @@ OPSET = 17
 STALE_EXPORT_S = 3600.0  # a temp export dir older than this was left by a crash
 VERSIONED = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime")
 INSTALL_HINT = "pip install 'ragplatform[onnx]'"
+_ORT_PACKAGE = f"{os.sep}onnxruntime{os.sep}"
+
+
+class QuietOnnxRuntime(logging.Filter):
+    """Drops ONNX Runtime's tooling chatter during an export.
+
+    Its BERT optimiser logs every fusion at INFO ("Removed 273 nodes") and the quantiser warns,
+    through the root logger, to "consider pre-processing" with a link to an image example: noise
+    at a server's first start. Its other warnings and errors still pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _ORT_PACKAGE not in record.pathname:
+            return True
+        if record.levelno < logging.WARNING:
+            return False
+        return "pre-processing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_onnxruntime_logs() -> Iterator[None]:
+    """Apply ``QuietOnnxRuntime`` on the root logger's handlers for the duration."""
+    handlers = list(logging.getLogger().handlers)
+    quiet = QuietOnnxRuntime()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 @dataclass(frozen=True)
@@ -258,7 +291,8 @@ def export_model(settings: EmbeddingSettings, target: Path) -> None:
         ) from None
     try:
         try:
-            _build(settings, work)
+            with quiet_onnxruntime_logs():
+                _build(settings, work)
         except StartupError:
             raise
         except Exception as exc:
