@@ -82,3 +82,19 @@ def test_an_unreachable_server_is_one_line(dataset: Path) -> None:
         app, ["eval", "--dataset", str(dataset), "--server", "http://127.0.0.1:9", "--api-key", "k"]
     )
     assert result.exit_code == 1 and "cannot reach the server" in result.output
+
+
+def test_the_in_process_platform_logs_warnings_only_unless_asked(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["eval", "--dataset", str(dataset), "--mode", "keyword", "--json"]
+    quiet = runner.invoke(app, args)
+    assert quiet.exit_code == 0, quiet.output
+    assert "/api/v1/search" not in quiet.stderr and "started" not in quiet.stderr
+    assert "uploading corpus" in quiet.stderr  # the progress bars still show
+
+    monkeypatch.setenv("RAG_LOG__LEVEL", "INFO")
+    verbose = runner.invoke(app, args)
+    assert verbose.exit_code == 0, verbose.output
+    assert "/api/v1/search" in verbose.stderr
+    assert json.loads(verbose.stdout)["modes"]["keyword"]["queries"] == 4

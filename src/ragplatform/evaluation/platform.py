@@ -59,7 +59,12 @@ async def local_platform(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncC
     admin = "rag_" + secrets.token_urlsafe(32)
     # The evaluation is the only caller: no request rate limits on its own platform.
     limits = settings.rate_limits.model_copy(update={"enabled": False})
-    settings = settings.model_copy(update={"admin_api_key": _secret(admin), "rate_limits": limits})
+    update: dict[str, Any] = {"admin_api_key": _secret(admin), "rate_limits": limits}
+    if "level" not in settings.log.model_fields_set:
+        # A command-line run: an access line per request would bury the progress bars, so
+        # the in-process platform logs warnings and errors unless RAG_LOG__LEVEL says otherwise.
+        update["log"] = settings.log.model_copy(update={"level": "WARNING"})
+    settings = settings.model_copy(update=update)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url, settings.database)
     try:
