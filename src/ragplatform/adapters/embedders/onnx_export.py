@@ -229,25 +229,26 @@ def _sensitive_nodes(model: Any, config: Any) -> list[str]:
 def _quantise(quantization: Any, optimizer: Any, config: Any, fp32: Path, target: Path) -> None:
     import onnx
 
-    source = fp32
-    if config.model_type == "bert":
-        fused = optimizer.optimize_model(
-            str(fp32),
-            model_type="bert",
-            num_heads=config.num_attention_heads,
-            hidden_size=config.hidden_size,
-            opt_level=0,  # fusions only; hardware-specific rewrites happen at session start
+    with quiet_onnxruntime_logs():
+        source = fp32
+        if config.model_type == "bert":
+            fused = optimizer.optimize_model(
+                str(fp32),
+                model_type="bert",
+                num_heads=config.num_attention_heads,
+                hidden_size=config.hidden_size,
+                opt_level=0,  # fusions only; hardware-specific rewrites happen at session start
+            )
+            source = fp32.with_name("model.fused.onnx")
+            fused.save_model_to_file(str(source))
+        quantization.quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=quantization.QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=_sensitive_nodes(onnx.load(str(source)), config),
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused contrib ops
         )
-        source = fp32.with_name("model.fused.onnx")
-        fused.save_model_to_file(str(source))
-    quantization.quantize_dynamic(
-        str(source),
-        str(target),
-        weight_type=quantization.QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=_sensitive_nodes(onnx.load(str(source)), config),
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused contrib ops
-    )
 
 
 def _build(settings: EmbeddingSettings, work: Path) -> None:
@@ -291,8 +292,7 @@ def export_model(settings: EmbeddingSettings, target: Path) -> None:
         ) from None
     try:
         try:
-            with quiet_onnxruntime_logs():
-                _build(settings, work)
+            _build(settings, work)
         except StartupError:
             raise
         except Exception as exc:
